@@ -1,0 +1,1 @@
+"""Lightning callbacks: visualisation, preemption, W&B helpers, reports."""

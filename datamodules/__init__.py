@@ -1,0 +1,1 @@
+"""LightningDataModules, shard schema, converters and the synthetic benchmark."""
