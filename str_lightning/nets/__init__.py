@@ -1,0 +1,31 @@
+"""Plain nn.Modules: the SMPL regressor and the temporal encoders (STR, TCMR-like, VIBE-like)."""
+
+from str_lightning.nets.blocks import AttentionPooling, GRUBlock, Integration
+from str_lightning.nets.interface import EncoderOutput, TemporalEncoder
+from str_lightning.nets.regressor import Regressor, RegressorOutput, load_spin_checkpoint
+from str_lightning.nets.released import (
+    from_released_state_dict,
+    load_released_discriminator,
+    load_released_generator,
+)
+from str_lightning.nets.str import STREncoder
+from str_lightning.nets.tcmr import TCMREncoder
+from str_lightning.nets.vibe import MotionDiscriminator, VIBEEncoder
+
+__all__ = [
+    "AttentionPooling",
+    "EncoderOutput",
+    "GRUBlock",
+    "Integration",
+    "MotionDiscriminator",
+    "Regressor",
+    "RegressorOutput",
+    "STREncoder",
+    "TCMREncoder",
+    "TemporalEncoder",
+    "VIBEEncoder",
+    "from_released_state_dict",
+    "load_released_discriminator",
+    "load_released_generator",
+    "load_spin_checkpoint",
+]

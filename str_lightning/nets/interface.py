@@ -1,0 +1,60 @@
+"""The interface every temporal encoder offers (STR, TCMR-like, VIBE-like).
+
+An encoder maps a window of per-frame features ``(B, T, D)`` to the features of its *target
+frames*: the middle frame ``T // 2`` (``target_frames == "middle"``, output ``(B, D)``) or every
+frame (``"all"``, output ``(B, T, D)``). Whole-sequence inference and the training loop need
+nothing else to run any encoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from torch import Tensor
+
+TargetFrames = Literal["middle", "all"]
+
+
+@dataclass
+class EncoderOutput:
+    """What an encoder returns.
+
+    ``features``: the features regressed for the target frames, ``(B, D)`` or ``(B, T, D)``.
+    ``auxiliary``: extra features of the same shape, regressed and supervised against the same
+    target in training (TCMR's past/future, STR's F_SF/F_CF); empty in eval mode.
+    """
+
+    features: Tensor
+    auxiliary: dict[str, Tensor] = field(default_factory=dict)
+
+
+class TemporalEncoder(Protocol):
+    """Structural type of STREncoder, TCMREncoder and VIBEEncoder."""
+
+    target_frames: TargetFrames
+    seq_len: int
+    feature_dim: int
+
+    def __call__(self, features: Tensor, train: bool = False) -> EncoderOutput: ...
+
+
+def check_window(features: Tensor, seq_len: int, feature_dim: int, owner: str) -> None:
+    """Raise ValueError unless ``features`` is a ``(B, seq_len, feature_dim)`` window."""
+    if features.dim() != 3 or features.shape[1:] != (seq_len, feature_dim):
+        raise ValueError(
+            f"{owner} expects features of shape (B, {seq_len}, {feature_dim}) "
+            f"(seq_len={seq_len}, feature_dim={feature_dim}), got {tuple(features.shape)}"
+        )
+
+
+def middle_index(seq_len: int) -> int:
+    """Index of the target frame of a "middle" encoder (TCMR's ``int(T / 2)``)."""
+    return seq_len // 2
+
+
+def check_middle_window_length(seq_len: int, owner: str) -> None:
+    """A middle-frame encoder needs at least one frame on each side of the middle one."""
+    if seq_len < 3:
+        raise ValueError(f"{owner} needs seq_len >= 3 (frames before and after the middle), "
+                         f"got seq_len={seq_len}")

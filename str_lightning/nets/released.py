@@ -1,0 +1,64 @@
+"""Load the released TCMR and VIBE checkpoints into our TCMR-like / VIBE-like models.
+
+A released ``checkpoint.pth.tar`` / ``*_model_*.pth.tar`` holds ``gen_state_dict`` (keys
+``encoder.*`` and ``regressor.*``) and, for VIBE, ``disc_motion_state_dict``. Our modules use the
+released parameter names, so the key map is: drop a DataParallel ``module.`` prefix, drop the SMPL
+buffers ``regressor.smpl.*`` (our body model keeps no state), and split the rest by its first
+component into the encoder's and the regressor's state dicts. Both then load with
+``strict=True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+RELEASED_SMPL_PREFIX = "regressor.smpl."
+GENERATOR_KEY = "gen_state_dict"
+DISCRIMINATOR_KEY = "disc_motion_state_dict"
+
+
+def _strip_data_parallel(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {key.removeprefix("module."): value for key, value in state_dict.items()}
+
+
+def from_released_state_dict(state_dict: dict[str, Tensor]) -> dict[str, dict[str, Tensor]]:
+    """Map a released TCMR/VIBE ``gen_state_dict`` to ``{"encoder": sd, "regressor": sd}``.
+
+    Raises ValueError on a key that belongs to neither part.
+    """
+    parts: dict[str, dict[str, Tensor]] = {"encoder": {}, "regressor": {}}
+    for key, value in _strip_data_parallel(state_dict).items():
+        if key.startswith(RELEASED_SMPL_PREFIX):
+            continue
+        part, _, name = key.partition(".")
+        if part not in parts or not name:
+            raise ValueError(f"released generator key {key!r} is neither 'encoder.*' nor "
+                             f"'regressor.*'")
+        parts[part][name] = value
+    return parts
+
+
+def read_released_checkpoint(path: str | Path, key: str) -> dict[str, Tensor]:
+    """The state dict stored under ``key`` in a released checkpoint file (``weights_only``)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or key not in checkpoint:
+        found = list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{path}: expected key {key!r} in the checkpoint, found {found}")
+    return checkpoint[key]
+
+
+def load_released_generator(path: str | Path, encoder: nn.Module, regressor: nn.Module) -> None:
+    """Load a released TCMR/VIBE checkpoint's generator into ``encoder`` and ``regressor``
+    (strict: every parameter must be present with its shape)."""
+    parts = from_released_state_dict(read_released_checkpoint(path, GENERATOR_KEY))
+    encoder.load_state_dict(parts["encoder"], strict=True)
+    regressor.load_state_dict(parts["regressor"], strict=True)
+
+
+def load_released_discriminator(path: str | Path, discriminator: nn.Module) -> None:
+    """Load a released VIBE checkpoint's motion discriminator (strict)."""
+    state_dict = read_released_checkpoint(path, DISCRIMINATOR_KEY)
+    discriminator.load_state_dict(_strip_data_parallel(state_dict), strict=True)
