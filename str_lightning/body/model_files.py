@@ -16,7 +16,9 @@ no pickle can run code and neither chumpy nor scipy is imported.
 from __future__ import annotations
 
 import codecs
+import io
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,9 +107,20 @@ def save_smpl_npz(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
     """Write SMPL arrays to ``path`` (``.npz``) after the same shape checks as on reading."""
     path = Path(path)
     _check_shapes(path, arrays, SMPL_SHAPES)
+    return write_npz(path, {k: arrays[k] for k in SMPL_SHAPES})
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Like ``np.savez_compressed`` but with fixed zip timestamps: equal arrays, equal bytes."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:  # a file handle keeps numpy from appending a second suffix
-        np.savez(fh, **{k: arrays[k] for k in SMPL_SHAPES})
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, buffer.getvalue())
     return path
 
 
