@@ -1,0 +1,100 @@
+"""The ``str-lightning`` command.
+
+Our own tool groups (``body``; ``data``, ``synth`` and ``compare`` arrive with their issues) are
+plain argparse sub-commands; the Lightning sub-commands (``fit``, ``validate``, ``test``,
+``predict``) arrive with the training issue as a LightningCLI subclass that ``main`` hands the
+remaining arguments to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from str_lightning import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="str-lightning",
+        description="STR (BMVC 2022), TCMR-like and VIBE-like video human pose and shape "
+        "estimation on PyTorch Lightning.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    _add_body_commands(groups)
+    return parser
+
+
+def _add_body_commands(groups: argparse._SubParsersAction) -> None:
+    body = groups.add_parser(
+        "body", help="body-model files: the built-in mannequin, SMPL conversion, a posed demo",
+        description="Body-model tools. A body model is 'mannequin' (built in) or a directory "
+        "with SMPL_NEUTRAL.npz|pkl, J_regressor_extra.npy, J_regressor_h36m.npy and "
+        "smpl_mean_params.npz (the SPIN/VIBE/TCMR layout).",
+    )
+    commands = body.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    mannequin = commands.add_parser(
+        "mannequin", help="write the built-in mannequin in the SMPL file layout",
+        description="Write the procedural mannequin as SMPL_NEUTRAL.npz, J_regressor_extra.npy, "
+        "J_regressor_h36m.npy and smpl_mean_params.npz into OUT_DIR (same bytes every run).",
+    )
+    mannequin.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    mannequin.set_defaults(run=_run_mannequin)
+
+    convert = commands.add_parser(
+        "convert", help="convert an official SMPL .pkl (chumpy) to a plain .npz",
+        description="Read an SMPL pickle with a restricted unpickler (chumpy arrays and scipy "
+        "sparse matrices become numpy arrays; any other object is refused, so no code runs) "
+        "and write the arrays to a .npz that loads without pickle.",
+    )
+    convert.add_argument("src", type=Path, metavar="IN.pkl")
+    convert.add_argument("dst", type=Path, metavar="OUT.npz")
+    convert.set_defaults(run=_run_convert)
+
+    demo = commands.add_parser(
+        "demo", help="pose a body model through a short walk and draw it",
+        description="Pose the body model through a short walking sequence with smplx and write "
+        "a filmstrip picture (front and side views) to OUT/walk.png.",
+    )
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
+    demo.add_argument("--model", default="mannequin", help="'mannequin' or an SMPL directory")
+    demo.add_argument("--frames", type=int, default=8, help="frames in the filmstrip")
+    demo.set_defaults(run=_run_demo)
+
+
+def _run_mannequin(args: argparse.Namespace) -> int:
+    from str_lightning.body.mannequin import write_mannequin
+
+    for path in write_mannequin(args.out_dir):
+        print(path)
+    return 0
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from str_lightning.body import convert_pkl_to_npz
+
+    print(convert_pkl_to_npz(args.src, args.dst))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from str_lightning.body.demo import walk_filmstrip
+
+    print(walk_filmstrip(args.out, model_path=args.model, frames=args.frames))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``str-lightning`` and ``python -m str_lightning``."""
+    from str_lightning.body import BodyModelFileError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (BodyModelFileError, FileNotFoundError) as err:
+        print(f"str-lightning: error: {err}", file=sys.stderr)
+        return 2
