@@ -4,23 +4,23 @@ import types
 
 import numpy as np
 import pytest
+from helpers import small_smpl_arrays
 
 from str_lightning.body import BodyModelFileError, load_body_files, load_smpl_arrays
-from helpers import small_smpl_arrays
 from str_lightning.body.model_files import SMPL_SHAPES, convert_pkl_to_npz, save_smpl_npz
 
 
 @pytest.fixture
 def fake_chumpy_and_scipy(monkeypatch):
     """Modules named like chumpy and scipy.sparse, present only while the test pickles."""
-    chumpy, chumpy_ch = types.ModuleType("chumpy"), types.ModuleType("chumpy.ch")
-    sparse = types.ModuleType("scipy.sparse._csc")
+    names = ("chumpy", "chumpy.ch", "scipy", "scipy.sparse", "scipy.sparse._csc")
+    modules = {name: types.ModuleType(name) for name in names}
 
     class Ch:
         def __init__(self, x):
             self.x = x
 
-    class csc_matrix:  # noqa: N801 - the real class name
+    class csc_matrix:
         def __init__(self, dense):
             cols = [np.nonzero(dense[:, j])[0] for j in range(dense.shape[1])]
             self.indices = np.concatenate(cols).astype(np.int32)
@@ -30,9 +30,9 @@ def fake_chumpy_and_scipy(monkeypatch):
 
     Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
     csc_matrix.__module__, csc_matrix.__qualname__ = "scipy.sparse._csc", "csc_matrix"
-    chumpy_ch.Ch, sparse.csc_matrix = Ch, csc_matrix
-    for name, mod in (("chumpy", chumpy), ("chumpy.ch", chumpy_ch), ("scipy.sparse._csc", sparse)):
-        monkeypatch.setitem(sys.modules, name, mod)
+    modules["chumpy.ch"].Ch, modules["scipy.sparse._csc"].csc_matrix = Ch, csc_matrix
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
     return Ch, csc_matrix
 
 
@@ -46,7 +46,7 @@ def write_official_style_pickle(path, arrays, fake_chumpy_and_scipy, monkeypatch
     content["bs_style"] = "lbs"
     with open(path, "wb") as fh:
         pickle.dump(content, fh, protocol=2)
-    for name in ("chumpy", "chumpy.ch", "scipy.sparse._csc"):
+    for name in ("chumpy", "chumpy.ch", "scipy", "scipy.sparse", "scipy.sparse._csc"):
         monkeypatch.delitem(sys.modules, name)
     return sparse_reg
 
