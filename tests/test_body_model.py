@@ -6,7 +6,7 @@ import torch
 from helpers import small_smpl_arrays
 
 from str_lightning.body import BodyModel
-from str_lightning.body.joints import SPIN49, SMPL24, convert_joints
+from str_lightning.body.joints import SMPL24, SPIN49, convert_joints
 from str_lightning.body.model_files import save_smpl_npz
 from str_lightning.geometry import axis_angle_to_rotmat
 

@@ -14,7 +14,7 @@ from smplx.utils import Struct
 from torch import nn
 
 from str_lightning.body.joints import SPIN49_FROM_SMPLX54, convert_joints
-from str_lightning.body.model_files import MANNEQUIN, BodyFiles, load_body_files
+from str_lightning.body.model_files import MANNEQUIN, load_body_files
 
 
 @dataclass
