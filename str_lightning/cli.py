@@ -1,9 +1,8 @@
 """The ``str-lightning`` command.
 
-Our own tool groups (``body``; ``data``, ``synth`` and ``compare`` arrive with their issues) are
-plain argparse sub-commands; the Lightning sub-commands (``fit``, ``validate``, ``test``,
-``predict``) arrive with the training issue as a LightningCLI subclass that ``main`` hands the
-remaining arguments to.
+The Lightning sub-commands (``fit``, ``validate``, ``test``, ``predict``) go to
+:class:`~str_lightning.lightning_cli.STRLightningCLI`; our own tool groups (``body``, ``data``,
+``synth``) are plain argparse sub-commands.
 """
 
 from __future__ import annotations
@@ -15,17 +14,29 @@ from pathlib import Path
 
 from str_lightning import __version__
 
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="str-lightning",
         description="STR (BMVC 2022), TCMR-like and VIBE-like video human pose and shape "
         "estimation on PyTorch Lightning.",
+        epilog="Training and evaluation: str-lightning {fit,validate,test,predict} --config "
+        "FILE.yaml [...] (LightningCLI; each has its own --help and --print_config).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     _add_body_commands(groups)
+    _add_data_commands(groups)
     return parser
+
+
+def _add_data_commands(groups: argparse._SubParsersAction) -> None:
+    # datamodules may import str_lightning, never the other way round except lazily here.
+    from datamodules.commands import add_data_commands
+
+    add_data_commands(groups)
 
 
 def _add_body_commands(groups: argparse._SubParsersAction) -> None:
@@ -92,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``str-lightning`` and ``python -m str_lightning``."""
     from str_lightning.body import BodyModelFileError
 
+    from_command_line = argv is None
+    argv = list(sys.argv[1:] if from_command_line else argv)
+    if argv and argv[0] in LIGHTNING_COMMANDS:
+        from str_lightning.lightning_cli import run_lightning
+
+        return run_lightning(None if from_command_line else argv)
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

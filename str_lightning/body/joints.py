@@ -9,6 +9,7 @@ sets is by name. The orders are those of peers §1:
 - ``common14``: ``spin49[25:39]``; the LSP order used by 3DPW / H36M evaluation. Root = mean(2, 3).
 - ``h36m17``: the rows of ``J_regressor_h36m``.
 - ``mpii3d17``: the MPI-INF-3DHP test order; root = index 14 (``hip``).
+- ``insta25``: InstaVariety's 2D keypoints on VIBE's OpenPose slots.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ MPII3D17 = (
     "headtop", "neck", "rshoulder", "relbow", "rwrist", "lshoulder", "lelbow", "lwrist", "rhip",
     "rknee", "rankle", "lhip", "lknee", "lankle", "hip", "spine_h36m", "head_h36m",
 )
+# InstaVariety's 25 keypoints (VIBE's insta_train_db.h5) named onto the slots VIBE assigns them
+# (peers §8): its LSP ankles sit in the OpenPose heel slots, its toes in the OpenPose toe/ankle
+# slots and its head top in ``headtop``.
+INSTA25 = (
+    "op_rheel", "op_rknee", "op_rhip", "op_lhip", "op_lknee", "op_lheel", "op_rwrist",
+    "op_relbow", "op_rshoulder", "op_lshoulder", "op_lelbow", "op_lwrist", "op_neck", "headtop",
+    "op_nose", "op_leye", "op_reye", "op_lear", "op_rear", "op_lbigtoe", "op_rbigtoe",
+    "op_lsmalltoe", "op_rsmalltoe", "op_lankle", "op_rankle",
+)
 
 JOINT_SETS: dict[str, tuple[str, ...]] = {
     "smpl24": SMPL24,
@@ -66,6 +76,7 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
     "common14": COMMON14,
     "h36m17": H36M17,
     "mpii3d17": MPII3D17,
+    "insta25": INSTA25,
 }
 
 # Where each spin-49 joint comes from in the 54 joints [smpl24 | smplx vertex joints 21 | extra9]

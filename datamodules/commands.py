@@ -1,0 +1,129 @@
+"""``str-lightning data index|check|convert`` (wired into the CLI by ``add_data_commands``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from datamodules.schema import (
+    DataError,
+    Manifest,
+    ShardEntry,
+    build_manifest,
+    check_shard_keys,
+    decode_sample,
+    file_sha256,
+    read_manifest,
+    shard_samples,
+)
+
+
+def add_data_commands(groups: argparse._SubParsersAction) -> None:
+    """Add the ``data`` group with its ``index``, ``check`` and ``convert`` commands."""
+    data = groups.add_parser(
+        "data", help="clip shards: index, check, convert from TCMR/VIBE files",
+        description="Tools for split directories of WebDataset clip shards (docs/data.md).",
+    )
+    commands = data.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser(
+        "index", help="write manifest.json for a directory of shards",
+        description="Index every *.tar in DIR (written by any tool that follows docs/data.md) "
+        "and write DIR/manifest.json: per-shard sample/frame counts, sha256 and clip spans.",
+    )
+    index.add_argument("directory", type=Path, metavar="DIR")
+    index.set_defaults(run=_run_index)
+
+    check = commands.add_parser(
+        "check", help="verify checksums and every sample against the schema",
+        description="Verify each shard's sha256 against DIR/manifest.json and every sample's "
+        "members, dtypes, shapes and finiteness; print totals. Exit status 1 when anything is "
+        "wrong, with one line per bad shard or sample.",
+    )
+    check.add_argument("directory", type=Path, metavar="DIR")
+    check.set_defaults(run=_run_check)
+
+    convert = commands.add_parser(
+        "convert", help="convert a TCMR/VIBE preprocessed db file to clip shards",
+        description="Convert one preprocessed db file (peers §8) of one dataset split into a "
+        "split directory of clip shards with its manifest.",
+    )
+    convert.add_argument("--source", required=True, choices=("tcmr", "vibe"))
+    convert.add_argument("--dataset", required=True, help="dataset name, e.g. 3dpw, mpii3d")
+    convert.add_argument("--split", required=True, help="split name, e.g. train, val, test")
+    convert.add_argument("--db", required=True, type=Path, metavar="FILE", help="db file")
+    convert.add_argument("--out", required=True, type=Path, metavar="DIR", help="output dir")
+    convert.add_argument("--max-clip-len", type=int, default=None,
+                         help="chunk train videos into clips of at most this many frames")
+    convert.add_argument("--fps", type=float, default=None,
+                         help="frame rate to record (needed for TCMR's AMASS file, whose "
+                         "sequences keep their native rates)")
+    convert.add_argument("--no-smpl", action="store_true",
+                         help="drop SMPL pose/shape supervision (e.g. H36M without NeuralAnnot)")
+    convert.add_argument("--overwrite", action="store_true", help="replace existing shards in DIR")
+    convert.set_defaults(run=_run_convert)
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    try:
+        manifest = build_manifest(args.directory)
+    except (DataError, FileNotFoundError) as err:
+        print(f"str-lightning data index: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.directory / 'manifest.json'}: {manifest.dataset}/{manifest.split}, "
+          f"{len(manifest.shards)} shards, {manifest.samples} samples, {manifest.frames} frames")
+    return 0
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    try:
+        manifest = read_manifest(args.directory)
+    except (DataError, FileNotFoundError) as err:
+        print(f"str-lightning data check: error: {err}", file=sys.stderr)
+        return 1
+    problems = [p for shard in manifest.shards for p in check_shard(manifest, shard)]
+    for problem in problems:
+        print(f"BAD {problem}", file=sys.stderr)
+    print(f"{args.directory}: {manifest.dataset}/{manifest.split}, {len(manifest.shards)} shards, "
+          f"{manifest.samples} samples, {manifest.frames} frames, feature dim "
+          f"{manifest.feature_dim} {manifest.feature_dtype}: "
+          f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def check_shard(manifest: Manifest, shard: ShardEntry) -> Iterator[str]:
+    """One message per problem of a shard: checksum, unreadable tar, bad samples, wrong keys."""
+    path = manifest.shard_path(shard)
+    actual = file_sha256(path)
+    if actual != shard.sha256:
+        yield f"shard {shard.name}: sha256 expected {shard.sha256}, got {actual}"
+    keys = []
+    try:
+        for sample in shard_samples(manifest, shard):
+            keys.append(sample["__key__"])
+            try:
+                decode_sample(sample, manifest.feature_dim)
+            except DataError as err:
+                yield str(err)
+        check_shard_keys(shard, keys)
+    except DataError as err:
+        yield str(err)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from datamodules.converters import convert
+
+    options = {"use_smpl": not args.no_smpl, "fps": args.fps, "overwrite": args.overwrite}
+    if args.max_clip_len is not None:
+        options["max_clip_len"] = args.max_clip_len
+    try:
+        convert(args.source, args.dataset, args.split, args.db, args.out, **options)
+    except (DataError, FileNotFoundError) as err:
+        print(f"str-lightning data convert: error: {err}", file=sys.stderr)
+        return 1
+    manifest = read_manifest(args.out)
+    print(f"{args.out}: {manifest.dataset}/{manifest.split}, {len(manifest.shards)} shards, "
+          f"{manifest.samples} samples, {manifest.frames} frames")
+    return 0

@@ -1,0 +1,172 @@
+"""``ShardDataModule``: training windows and exact-once evaluation from clip shards (DESIGN §6).
+
+Batch layouts are documented in docs/data.md. The trainer should run with
+``use_distributed_sampler: false`` (nothing here needs Lightning's sampler); the loaders stay
+correct with it on, since the training loader is not a DataLoader and the evaluation loaders
+wrap IterableDatasets, which Lightning leaves alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from datamodules.loading import (
+    GROUPS,
+    EpochLoader,
+    TrainDataset,
+    TrainStreamConfig,
+    TrainWindows,
+    eval_loader,
+    rank_batch_split,
+)
+from datamodules.schema import DataError, Manifest, read_manifest
+
+
+class ShardDataModule(L.LightningDataModule):
+    """Clip shards in, batches out.
+
+    Args:
+        train_datasets: training split directories with mixing ``weight`` and ``group``
+            ("2d": 2D-only, "3d": with 3D or SMPL targets).
+        val_datasets / test_datasets: evaluation split directories by name; one loader each, in
+            this order (``val_names``/``test_names`` give the names by dataloader index).
+        seq_len: window length T of training windows.
+        stride: distance between window starts within a clip (plus a random phase per clip).
+        batch_size: global training batch (all ranks together); must divide by the world size.
+        ratio_2d: share of 2D-only windows in the global batch (``int(batch_size * ratio_2d)``).
+        steps_per_epoch: training batches per epoch, on every rank.
+        num_workers: DataLoader workers per rank (training and each evaluation loader).
+        shuffle_buffer: windows held in each (dataset, worker) shuffle buffer; 1 turns it off.
+        seed: base seed of the training stream (per rank, worker and epoch it is derived).
+        skip_short_clips: skip (and count) training clips shorter than ``seq_len`` instead of
+            stopping with an error.
+        pin_memory: pin training batches (for GPU training).
+    """
+
+    def __init__(
+        self,
+        train_datasets: list[TrainDataset] | None = None,
+        val_datasets: dict[str, str] | None = None,
+        test_datasets: dict[str, str] | None = None,
+        seq_len: int = 16,
+        stride: int = 1,
+        batch_size: int = 32,
+        ratio_2d: float = 0.6,
+        steps_per_epoch: int = 500,
+        num_workers: int = 2,
+        shuffle_buffer: int = 1000,
+        seed: int = 0,
+        skip_short_clips: bool = False,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        if seq_len < 1 or stride < 1 or steps_per_epoch < 1 or batch_size < 1 or num_workers < 0:
+            raise ValueError("ShardDataModule: seq_len, stride, steps_per_epoch, batch_size >= 1 "
+                             "and num_workers >= 0 expected")
+        self.train_datasets = [d if isinstance(d, TrainDataset) else TrainDataset(**d)
+                               for d in train_datasets or []]
+        for dataset in self.train_datasets:
+            if dataset.group not in GROUPS or not dataset.weight > 0:
+                raise ValueError(f"train dataset {dataset.path}: expected group in {GROUPS} and "
+                                 f"weight > 0, got {dataset.group!r}, {dataset.weight}")
+        self.val_datasets = dict(val_datasets or {})
+        self.test_datasets = dict(test_datasets or {})
+        self.stream_config = TrainStreamConfig(seq_len, stride, steps_per_epoch, shuffle_buffer,
+                                               seed, skip_short_clips)
+        self.batch_size, self.ratio_2d = batch_size, ratio_2d
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self._train_loader: EpochLoader | None = None
+        self._resume_state: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def val_names(self) -> list[str]:
+        return list(self.val_datasets)
+
+    @property
+    def test_names(self) -> list[str]:
+        return list(self.test_datasets)
+
+    @property
+    def feature_dim(self) -> int:
+        """The feature dimension D shared by every configured dataset (from the manifests)."""
+        paths = [d.path for d in self.train_datasets] + list(self.val_datasets.values()) + list(
+            self.test_datasets.values())
+        dims = {path: read_manifest(path).feature_dim for path in paths}
+        if not dims or len(set(dims.values())) != 1:
+            raise DataError(f"expected one feature dim across the datasets, got {dims}")
+        return next(iter(dims.values()))
+
+    # ------------------------------------------------------------------ loaders
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (0, 1) if trainer is None else (trainer.global_rank, trainer.world_size)
+
+    def train_loader_for(self, rank: int, world_size: int) -> EpochLoader:
+        """The training loader of ``rank`` among ``world_size`` processes (the one whose
+        progress ``state_dict`` reports from then on)."""
+        if not self.train_datasets:
+            raise DataError("no train_datasets configured")
+        manifests = [self._train_manifest(d) for d in self.train_datasets]
+        groups = sorted({d.group for d in self.train_datasets})
+        counts = rank_batch_split(self.batch_size, self.ratio_2d, world_size, rank, groups)
+        stream = TrainWindows(manifests, self.train_datasets, counts, self.stream_config, rank,
+                              world_size)
+        loader = EpochLoader(stream, self.num_workers, self.pin_memory)
+        loader.epoch = self._resume_state.get("epoch", 0)
+        loader.skipped_clips = self._resume_state.get("skipped_clips", 0)
+        loader.batches_consumed = self._resume_state.get("batches_consumed", 0)
+        self._train_loader = loader
+        return loader
+
+    def _train_manifest(self, dataset: TrainDataset) -> Manifest:
+        manifest = read_manifest(dataset.path)
+        if manifest.kind != "clip" or not manifest.feature_dim:
+            raise DataError(f"train dataset {dataset.path}: expected kind 'clip' with features, "
+                            f"got kind {manifest.kind!r}")
+        return manifest
+
+    def eval_loaders_for(self, datasets: Mapping[str, str], rank: int,
+                         world_size: int) -> list[DataLoader]:
+        """One exact-once loader per named evaluation dataset for ``rank``."""
+        return [eval_loader(name, read_manifest(path), rank, world_size, self.num_workers)
+                for name, path in datasets.items()]
+
+    def train_dataloader(self) -> EpochLoader:
+        return self.train_loader_for(*self._rank_and_world())
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self.eval_loaders_for(self.val_datasets, *self._rank_and_world())
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self.eval_loaders_for(self.test_datasets, *self._rank_and_world())
+
+    # ------------------------------------------------------------------ resume bookkeeping
+
+    def state_dict(self) -> dict[str, Any]:
+        """Epoch, batches/samples consumed and skipped clips of this rank, and the seed.
+
+        Resuming restores the epoch (hence the stream's seeds); batches of a partly consumed
+        epoch are not replayed (the stream resamples shards, so this is harmless).
+        """
+        loader = self._train_loader
+        state = dict(self._resume_state)
+        if loader is not None:
+            per_rank_batch = sum(loader.dataset.counts.values())
+            state.update(epoch=loader.epoch, batches_consumed=loader.batches_consumed,
+                         samples_consumed=loader.batches_consumed * per_rank_batch,
+                         skipped_clips=loader.skipped_clips)
+        return {**state, "seed": self.stream_config.seed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_state = dict(state_dict)
+        if self._train_loader is not None:
+            self._train_loader.epoch = state_dict.get("epoch", 0)
+            self._train_loader.batches_consumed = state_dict.get("batches_consumed", 0)
+            self._train_loader.skipped_clips = state_dict.get("skipped_clips", 0)

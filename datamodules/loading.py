@@ -1,0 +1,331 @@
+"""Readers behind ``ShardDataModule``: the training window stream and the exact-once eval plan.
+
+Both take the process's rank and world size as arguments (the DataModule passes the trainer's
+``global_rank``/``world_size``); neither asks ``torch.distributed`` or the environment, so the
+split is the same under any worker start method. Worker id and count come from
+``torch.utils.data.get_worker_info()`` inside the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from webdataset.filters import shuffle as shuffle_stage
+
+from datamodules.schema import (
+    ClipEntry,
+    ClipError,
+    DataError,
+    Manifest,
+    ShardEntry,
+    decode_sample,
+    read_clip,
+    shard_samples,
+)
+from str_lightning.body.joints import convert_joints, joint_names
+
+log = logging.getLogger(__name__)
+
+TRAIN_JOINTS = "spin49"
+GROUPS = ("2d", "3d")
+
+
+@dataclass
+class TrainDataset:
+    """One training split directory, its mixing weight and its group (2D-only or 3D)."""
+
+    path: str
+    weight: float = 1.0
+    group: Literal["2d", "3d"] = "3d"
+
+
+def worker_slot() -> tuple[int, int]:
+    """``(worker id, number of workers)`` of the calling DataLoader worker; ``(0, 1)`` outside."""
+    info = get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+def share(total: int, index: int, parts: int) -> int:
+    """Size of part ``index`` when ``total`` is split into ``parts`` near-equal parts (larger
+    parts first)."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def rank_batch_split(batch_size: int, ratio_2d: float, world_size: int, rank: int,
+                     groups: Sequence[str]) -> dict[str, int]:
+    """Windows per group in one batch of ``rank``.
+
+    The global batch is split first (``int(batch_size * ratio_2d)`` 2D-only windows, the rest
+    3D: 19/13 for 32 and 0.6, TCMR's rule), then each group's global count is spread over the
+    ranks with ``share``, so the global batch always holds exactly that split and every rank the
+    same number ``batch_size / world_size`` of windows. A group without datasets gets nothing
+    and the other takes the whole batch.
+    """
+    if batch_size % world_size:
+        raise ValueError(f"batch_size {batch_size} (global) is not divisible by the world size "
+                         f"{world_size}")
+    if not 0.0 <= ratio_2d <= 1.0:
+        raise ValueError(f"ratio_2d: expected a value in [0, 1], got {ratio_2d}")
+    global_2d = int(batch_size * ratio_2d) if set(groups) == set(GROUPS) else (
+        batch_size if "2d" in groups else 0)
+    per_rank = batch_size // world_size
+    n_2d = share(global_2d, rank, world_size)
+    # ranks with an extra 2D window take one 3D window less, keeping every rank's batch equal
+    return {"2d": n_2d, "3d": per_rank - n_2d}
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def training_targets(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Per-frame training arrays of a clip, in the batch layout (see docs/data.md)."""
+    meta, valid = clip["meta"], clip["valid"].astype(bool)
+    length = len(valid)
+    supervision = meta["supervision"]
+    kp3d = (convert_joints(clip["kp3d"], meta["joints3d"], TRAIN_JOINTS) if "kp3d" in clip
+            else np.zeros((length, len(joint_names(TRAIN_JOINTS)), 3), np.float32))
+    zeros = {"kp2d": (49, 3), "pose": (72,), "shape": (10,)}
+    arrays = {name: clip[name] if name in clip else np.zeros((length, *shape), np.float32)
+              for name, shape in zeros.items()}
+    return {
+        "features": clip["features"].astype(np.float32), **arrays, "kp3d": kp3d,
+        "w_kp2d": (valid & supervision["kp2d"]).astype(np.float32),
+        "w_kp3d": (valid & supervision["kp3d"]).astype(np.float32),
+        "w_smpl": (valid & supervision["smpl"]).astype(np.float32),
+        "valid": valid,
+    }
+
+
+@dataclass(frozen=True)
+class TrainStreamConfig:
+    """Everything a training stream needs; plain values so it pickles into workers."""
+
+    seq_len: int
+    stride: int
+    steps_per_epoch: int
+    shuffle_buffer: int
+    seed: int
+    skip_short_clips: bool
+
+
+class TrainWindows(IterableDataset):
+    """Exactly ``steps_per_epoch`` batches of windows per epoch for one rank.
+
+    Each worker yields its ``share`` of the batches. For every (dataset, rank, worker) a shard
+    stream resamples, with replacement, from that slot's part of the shard list
+    (``shards[slot::slots]``, slot = rank * workers + worker; all shards when there are fewer
+    shards than slots), windows of ``seq_len`` frames are cut from each clip at ``stride`` with a
+    random phase, and pass a shuffle buffer. A batch takes ``n_2d`` windows from the 2D group and
+    ``n_3d`` from the 3D group (2D first), each window from a dataset of its group drawn by
+    weight. Randomness is seeded from (seed, rank, worker, epoch): set ``epoch`` before each
+    epoch (``EpochLoader`` does).
+    """
+
+    def __init__(self, manifests: Sequence[Manifest], datasets: Sequence[TrainDataset],
+                 counts: Mapping[str, int], config: TrainStreamConfig, rank: int,
+                 world_size: int) -> None:
+        super().__init__()
+        self.manifests, self.datasets = list(manifests), list(datasets)
+        self.counts, self.config = dict(counts), config
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.config.steps_per_epoch
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        worker, workers = worker_slot()
+        seed = np.random.SeedSequence([self.config.seed, self.rank, worker, self.epoch])
+        rng = random.Random(int(seed.generate_state(1)[0]))
+        slot, slots = self.rank * workers + worker, self.world_size * workers
+        self.skipped = 0
+        mixes = {group: self._group_mix(group, slot, slots, rng) for group in GROUPS
+                 if self.counts[group]}
+        for _ in range(share(self.config.steps_per_epoch, worker, workers)):
+            windows = [(group, next(mixes[group])) for group in GROUPS
+                       for _ in range(self.counts[group])]
+            batch = collate_windows(windows, self.config.seq_len)
+            batch["skipped_clips"], self.skipped = torch.tensor(self.skipped), 0
+            yield batch
+
+    def _group_mix(self, group: str, slot: int, slots: int,
+                   rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+        members = [(m, d) for m, d in zip(self.manifests, self.datasets) if d.group == group]
+        streams = [self._windows(m, slot, slots, rng) for m, _ in members]
+        weights = [d.weight for _, d in members]
+        while True:
+            yield next(rng.choices(streams, weights)[0])
+
+    def _windows(self, manifest: Manifest, slot: int, slots: int,
+                 rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+        shards = list(manifest.shards[slot::slots]) or list(manifest.shards)
+        windows = self._clip_windows(manifest, shards, rng)
+        buffer = self.config.shuffle_buffer
+        return shuffle_stage(buffer, min(buffer, 100), rng=rng)(windows) if buffer > 1 else windows
+
+    def _clip_windows(self, manifest: Manifest, shards: list[ShardEntry],
+                      rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+        length, stride = self.config.seq_len, self.config.stride
+        while True:
+            shard = rng.choice(shards)
+            for sample in shard_samples(manifest, shard):
+                clip = decode_sample(sample, manifest.feature_dim)
+                frames = len(clip["valid"])
+                if frames < length:
+                    self._short_clip(clip, frames)
+                    continue
+                targets = training_targets(clip)
+                phase = rng.randrange(min(stride, frames - length + 1))
+                for start in range(phase, frames - length + 1, stride):
+                    yield targets, start
+
+    def _short_clip(self, clip: Mapping[str, Any], frames: int) -> None:
+        where = f"shard {clip['__shard__']}, sample {clip['__key__']!r}"
+        if not self.config.skip_short_clips:
+            raise ClipError(f"{where}: expected at least seq_len={self.config.seq_len} frames for "
+                            f"a training window, got {frames} (set skip_short_clips to skip "
+                            "such clips, or re-shard with longer clips)")
+        self.skipped += 1
+
+
+def collate_windows(windows: Sequence[tuple[str, tuple[dict[str, np.ndarray], int]]],
+                    seq_len: int) -> dict[str, torch.Tensor]:
+    """Stack ``(group, (targets, start))`` windows into a batch of tensors."""
+    names = windows[0][1][0].keys()
+    batch = {name: torch.from_numpy(np.stack([t[name][s:s + seq_len] for _, (t, s) in windows]))
+             for name in names}
+    batch["is_2d_only"] = torch.tensor([group == "2d" for group, _ in windows])
+    return batch
+
+
+class EpochLoader:
+    """The training loader of one rank: a DataLoader over ``TrainWindows`` that sets the
+    stream's epoch before each pass (``epoch`` = passes started), counts batches and skipped
+    clips, and removes the
+    ``skipped_clips`` bookkeeping entry from each batch. Not a DataLoader, so Lightning injects no
+    sampler into it."""
+
+    def __init__(self, dataset: TrainWindows, num_workers: int, pin_memory: bool = False) -> None:
+        self.dataset = dataset
+        self.loader = DataLoader(dataset, batch_size=None, num_workers=num_workers,
+                                 pin_memory=pin_memory)
+        self.epoch = 0
+        self.batches_consumed = 0
+        self.skipped_clips = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        # counted on start: Lightning stops after len(self) batches without exhausting us
+        self.dataset.epoch, self.epoch = self.epoch, self.epoch + 1
+        for batch in self.loader:
+            skipped = int(batch.pop("skipped_clips"))
+            if skipped:
+                self.skipped_clips += skipped
+                log.warning("skipped %d training clip(s) shorter than seq_len (%d so far on "
+                            "this rank)", skipped, self.skipped_clips)
+            self.batches_consumed += 1
+            yield batch
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class SequenceRef:
+    """One evaluation sequence: a clip of a manifest's shard."""
+
+    shard: str
+    key: str
+    frames: int
+
+
+def plan_sequences(manifest: Manifest, world_size: int) -> list[list[SequenceRef | None]]:
+    """Every clip of the manifest assigned to exactly one rank, balanced by frame count.
+
+    Greedy longest-first: clips sorted by frames (descending; ties by shard and key, so every
+    rank computes the same plan) each go to the rank with the fewest frames so far (ties: fewest
+    clips, then lowest rank). Lists are then padded with ``None`` to the longest one, so every
+    rank has the same number of items.
+    """
+    refs = sorted((SequenceRef(s.name, c.key, c.frames) for s in manifest.shards for c in s.clips),
+                  key=lambda r: (-r.frames, r.shard, r.key))
+    plan: list[list[SequenceRef | None]] = [[] for _ in range(world_size)]
+    loads = [0] * world_size
+    for ref in refs:
+        rank = min(range(world_size), key=lambda r: (loads[r], len(plan[r]), r))
+        plan[rank].append(ref)
+        loads[rank] += ref.frames
+    longest = max(len(p) for p in plan)
+    return [p + [None] * (longest - len(p)) for p in plan]
+
+
+class RankSequences(IterableDataset):
+    """The whole sequences one rank evaluates, in plan order; ``None`` entries are padding.
+
+    Worker ``w`` of ``k`` reads items ``w, w + k, ...``; PyTorch's DataLoader takes them from the
+    workers in turn, so the order and the count (``len``) are those of the plan for any number of
+    workers. An IterableDataset, so Lightning never injects a DistributedSampler.
+    """
+
+    def __init__(self, name: str, manifest: Manifest, refs: Sequence[SequenceRef | None]) -> None:
+        super().__init__()
+        self.name, self.manifest, self.refs = name, manifest, list(refs)
+        self._entries: dict[tuple[str, str], tuple[ShardEntry, ClipEntry]] = {
+            (s.name, c.key): (s, c) for s in manifest.shards for c in s.clips}
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker, workers = worker_slot()
+        for index in range(worker, len(self.refs), workers):
+            yield self.item(index)
+
+    def item(self, index: int) -> dict[str, Any]:
+        """Item ``index`` of this rank (see docs/data.md for the layout)."""
+        ref = self.refs[index]
+        if ref is None:
+            return self._padding()
+        shard, entry = self._entries[(ref.shard, ref.key)]
+        clip = read_clip(self.manifest, shard, entry)
+        item: dict[str, Any] = {name: torch.from_numpy(clip[name]) for name in
+                                ("kp2d", "kp3d", "pose", "shape", "frame_id") if name in clip}
+        item["features"] = torch.from_numpy(clip["features"].astype(np.float32))
+        item["valid"] = torch.from_numpy(clip["valid"].astype(bool))
+        return {**item, **self._labels(ref.key, is_padding=False)}
+
+    def _padding(self) -> dict[str, Any]:
+        """A one-frame item with ``valid`` all False: contributes nothing to any metric."""
+        joints = len(joint_names(self.manifest.joints3d)) if self.manifest.joints3d else 0
+        item: dict[str, Any] = {
+            "features": torch.zeros(1, self.manifest.feature_dim),
+            "kp2d": torch.zeros(1, 49, 3), "pose": torch.zeros(1, 72), "shape": torch.zeros(1, 10),
+            "frame_id": torch.zeros(1, dtype=torch.int64), "valid": torch.zeros(1, dtype=torch.bool),
+        }
+        if joints:
+            item["kp3d"] = torch.zeros(1, joints, 3)
+        return {**item, **self._labels("", is_padding=True)}
+
+    def _labels(self, sequence: str, is_padding: bool) -> dict[str, Any]:
+        return {"sequence": sequence, "dataset": self.name, "joints3d": self.manifest.joints3d,
+                "is_padding": is_padding}
+
+
+def eval_loader(name: str, manifest: Manifest, rank: int, world_size: int,
+                num_workers: int) -> DataLoader:
+    """The loader of ``rank``: one whole sequence per batch (no batch dimension)."""
+    if manifest.kind != "clip" or not manifest.feature_dim:
+        raise DataError(f"{manifest.directory}: evaluation needs kind 'clip' shards with "
+                        f"features, got kind {manifest.kind!r}")
+    refs = plan_sequences(manifest, world_size)[rank]
+    return DataLoader(RankSequences(name, manifest, refs), batch_size=None,
+                      num_workers=min(num_workers, len(refs)))
