@@ -9,6 +9,7 @@ wrap IterableDatasets, which Lightning leaves alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import lightning as L
@@ -45,6 +46,10 @@ class ShardDataModule(L.LightningDataModule):
         skip_short_clips: skip (and count) training clips shorter than ``seq_len`` instead of
             stopping with an error.
         pin_memory: pin training batches (for GPU training).
+        motion_dataset: a split with SMPL poses (kind "motion", e.g. AMASS, or any clip split
+            with SMPL) whose non-overlapping ``seq_len`` windows are the real motions of the
+            VIBE-like discriminator (``motion_dataloader``).
+        predict_datasets: splits to run ``str-lightning predict`` on, by name.
     """
 
     def __init__(
@@ -62,6 +67,8 @@ class ShardDataModule(L.LightningDataModule):
         seed: int = 0,
         skip_short_clips: bool = False,
         pin_memory: bool = False,
+        motion_dataset: str | None = None,
+        predict_datasets: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         if seq_len < 1 or stride < 1 or steps_per_epoch < 1 or batch_size < 1 or num_workers < 0:
@@ -75,6 +82,8 @@ class ShardDataModule(L.LightningDataModule):
                                  f"weight > 0, got {dataset.group!r}, {dataset.weight}")
         self.val_datasets = dict(val_datasets or {})
         self.test_datasets = dict(test_datasets or {})
+        self.predict_datasets = dict(predict_datasets or {})
+        self.motion_dataset = motion_dataset
         self.stream_config = TrainStreamConfig(seq_len, stride, steps_per_epoch, shuffle_buffer,
                                                seed, skip_short_clips)
         self.batch_size, self.ratio_2d = batch_size, ratio_2d
@@ -146,6 +155,23 @@ class ShardDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         return self.eval_loaders_for(self.test_datasets, *self._rank_and_world())
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        return self.eval_loaders_for(self.predict_datasets, *self._rank_and_world())
+
+    def motion_dataloader(self) -> EpochLoader:
+        """Batches ``{"pose": (B, T, 72), "valid": (B, T)}`` of real motion windows for this
+        rank (B = this rank's share of ``batch_size``), ``steps_per_epoch`` per pass."""
+        if not self.motion_dataset:
+            raise DataError("the VIBE-like model needs real motion windows: set "
+                            "data.motion_dataset to a split with SMPL poses (e.g. AMASS shards)")
+        rank, world_size = self._rank_and_world()
+        dataset = TrainDataset(path=self.motion_dataset, weight=1.0, group="3d")
+        config = replace(self.stream_config, stride=self.stream_config.seq_len)
+        counts = {"2d": 0, "3d": self.batch_size // world_size}
+        stream = TrainWindows([read_manifest(self.motion_dataset)], [dataset], counts, config, rank,
+                              world_size)
+        return EpochLoader(stream, num_workers=0)
 
     # ------------------------------------------------------------------ resume bookkeeping
 

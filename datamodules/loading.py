@@ -87,6 +87,8 @@ def rank_batch_split(batch_size: int, ratio_2d: float, world_size: int, rank: in
 def training_targets(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Per-frame training arrays of a clip, in the batch layout (see docs/data.md)."""
     meta, valid = clip["meta"], clip["valid"].astype(bool)
+    if meta["kind"] == "motion":  # real motion for a motion prior: poses only
+        return {"pose": clip["pose"], "valid": valid}
     length = len(valid)
     supervision = meta["supervision"]
     kp3d = (convert_joints(clip["kp3d"], meta["joints3d"], TRAIN_JOINTS) if "kp3d" in clip

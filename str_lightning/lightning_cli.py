@@ -1,0 +1,80 @@
+"""``str-lightning fit | validate | test | predict``: a LightningCLI with fixed run directories.
+
+Every run lives in ``<run.root>/<run.project>/<run.experiment>`` (no timestamps), shared by all
+ranks and by every requeue of a SLURM job: checkpoints in ``checkpoints/``, the saved CLI config
+``cli_config.yaml``, logs. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
+step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
+data's manifests and the window length from the data config, and both are linked into the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from str_lightning.checkpoints import resolve_ckpt_path
+from str_lightning.modules import PoseShapeModule
+
+CONFIG_FILENAME = "cli_config.yaml"
+
+
+class STRLightningCLI(LightningCLI):
+    """LightningCLI with omegaconf configs, run directories and checkpoint resolution."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+        from datamodules.datamodule import ShardDataModule  # datamodules may import us, not v.v.
+
+        super().__init__(
+            model_class=PoseShapeModule,
+            datamodule_class=ShardDataModule,
+            subclass_mode_model=True,
+            parser_kwargs={"parser_mode": "omegaconf", "prog": "str-lightning"},
+            save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+            **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--run.root", type=str, default="runs", help="where run directories live")
+        parser.add_argument("--run.project", type=str, default="str-lightning",
+                            help="project name: the second level of the run directory")
+        parser.add_argument("--run.experiment", type=str, default="default",
+                            help="experiment name: the run directory's own name (fixed, so "
+                            "requeues and --ckpt_path auto find the same run)")
+        parser.link_arguments("data.seq_len", "model.init_args.seq_len")
+        parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
+
+    @property
+    def run_dir(self) -> Path:
+        run = self.config[self.subcommand]["run"] if self.subcommand else self.config["run"]
+        return Path(run["root"]) / run["project"] / run["experiment"]
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        run_dir = self.run_dir
+        config["trainer"]["default_root_dir"] = str(run_dir)
+        for callback in config["trainer"].get("callbacks") or []:
+            if callback["class_path"].endswith("ModelCheckpoint") and not callback["init_args"].get("dirpath"):
+                callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
+        logger = config["trainer"].get("logger")
+        for entry in logger if isinstance(logger, list) else [logger]:
+            init_args = entry.get("init_args", {}) if isinstance(entry, dict) else {}
+            if "save_dir" in init_args and init_args["save_dir"] in (None, "."):
+                init_args["save_dir"] = str(run_dir)
+
+    def _resolve_checkpoint(self) -> None:
+        config = self.config_init[self.subcommand]
+        config["ckpt_path"] = resolve_ckpt_path(config.get("ckpt_path"), self.run_dir)
+
+    before_fit = before_validate = before_test = before_predict = _resolve_checkpoint
+
+
+def run_lightning(args: list[str] | None = None) -> int:
+    """Run a Lightning sub-command: ``args`` like ``["fit", "--config", "x.yaml"]``, or None for
+    the process's own command line."""
+    STRLightningCLI(args=args)
+    return 0

@@ -1,0 +1,230 @@
+"""The LightningModule shared by every temporal encoder (STR, TCMR-like, VIBE-like).
+
+Training supervises the encoder's target frames (the middle frame, or all frames) with the paper's
+loss; encoders that return auxiliary features in training (TCMR's past/future, STR's F_SF/F_CF)
+have them regressed and supervised against the same targets. Validation and test run
+whole-sequence inference on every sequence and update one metric collection per dataset with the
+dataset's protocol. The body model lives inside the regressor and never enters a checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import SumMetric
+
+from str_lightning.evaluation.inference import predict_sequence
+from str_lightning.evaluation.protocols import (
+    EvaluationProtocol,
+    build_metrics,
+    get_protocol,
+    predicted_joints,
+    target_joints,
+    update_metrics,
+)
+from str_lightning.geometry import axis_angle_to_rotmat
+from str_lightning.losses import LossWeights, PoseShapeLoss
+from str_lightning.nets import Regressor, RegressorOutput
+
+EncoderFactory = Callable[[int, int], nn.Module]
+EVAL_STAGES = ("val", "test")
+DEFAULT_LOSS_WEIGHTS = {"kp2d": 300.0, "kp3d": 300.0, "pose": 60.0, "shape": 0.06}
+_GT_MESH_CHUNK = 256  # frames per body-model call when building ground-truth meshes
+
+
+class PoseShapeModule(LightningModule):
+    """A temporal encoder plus the SPIN regressor, trained with the paper's loss (DESIGN §5).
+
+    Args:
+        encoder: builds the encoder from ``(feature_dim, seq_len)``; in configs a
+            ``class_path`` such as ``str_lightning.nets.STREncoder`` with its other ``init_args``.
+        feature_dim, seq_len: input size and window length (linked from the data by the CLI).
+        body_model: ``"mannequin"`` or a directory of SMPL files.
+        regressor_hidden_size: width of the regressor's fc1/fc2 (1024 in the paper).
+        spin_checkpoint: optional SPIN checkpoint whose regressor weights initialise ours.
+        loss_weights: ``kp2d``, ``kp3d``, ``pose``, ``shape`` (300 / 300 / 60 / 0.06).
+        supervise_auxiliary: also supervise the encoder's auxiliary features in training.
+        optimizer, scheduler: injected; defaults Adam(lr 5e-5) and ReduceLROnPlateau(x0.1,
+            patience 5) stepped on ``monitor`` after every validation.
+        monitor: metric key the scheduler (and usually checkpointing) follows.
+        eval_protocols: evaluation dataset name -> protocol name; names not listed use the
+            protocol of the same name (``3dpw``, ``mpii3d``, ``h36m``, ``synthetic``).
+        edge_mode, eval_window_batch: whole-sequence inference settings (docs/evaluation.md).
+    """
+
+    def __init__(
+        self,
+        encoder: EncoderFactory,
+        feature_dim: int = 2048,
+        seq_len: int = 16,
+        body_model: str = "mannequin",
+        regressor_hidden_size: int = 1024,
+        spin_checkpoint: str | None = None,
+        loss_weights: dict[str, float] | None = None,
+        supervise_auxiliary: bool = True,
+        optimizer: OptimizerCallable | None = None,
+        scheduler: LRSchedulerCallable | None = None,
+        monitor: str = "val/synthetic/pa_mpjpe",
+        eval_protocols: dict[str, str] | None = None,
+        edge_mode: str = "replicate",
+        eval_window_batch: int = 128,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
+        self.encoder = encoder(feature_dim, seq_len)
+        self.regressor = Regressor(feature_dim, regressor_hidden_size, body_model=body_model)
+        if spin_checkpoint:
+            from str_lightning.nets import load_spin_checkpoint
+
+            self.regressor.load_spin_state_dict(load_spin_checkpoint(spin_checkpoint))
+        self.criterion = PoseShapeLoss(LossWeights(**{**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}))
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.eval_protocols = dict(eval_protocols or {})
+        self.eval_metrics = nn.ModuleDict({stage: nn.ModuleDict() for stage in EVAL_STAGES})
+        self.frame_counts = nn.ModuleDict({stage: nn.ModuleDict() for stage in EVAL_STAGES})
+        self._eval_names: dict[str, list[str]] = {stage: [] for stage in EVAL_STAGES}
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        for eval_stage in EVAL_STAGES:
+            names = list(getattr(datamodule, f"{eval_stage}_names", []) or [])
+            self._eval_names[eval_stage] = names
+            for name in names:
+                if name not in self.eval_metrics[eval_stage]:
+                    protocol = self.protocol(name)
+                    self.eval_metrics[eval_stage][name] = build_metrics(protocol, f"{eval_stage}/{name}/")
+                    self.frame_counts[eval_stage][name] = SumMetric()
+
+    def protocol(self, dataset: str) -> EvaluationProtocol:
+        """The evaluation protocol of ``dataset`` (see ``eval_protocols``)."""
+        return get_protocol(self.eval_protocols.get(dataset, dataset))
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        """The parameters the main optimizer trains (encoder and regressor)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = self.generator_parameters()
+        optimizer = (self.optimizer_factory(params) if self.optimizer_factory
+                     else torch.optim.Adam(params, lr=5e-5))
+        scheduler = (self.scheduler_factory(optimizer) if self.scheduler_factory
+                     else torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=5))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor,
+                             "interval": "epoch", "strict": True},
+        }
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        terms, _ = self.compute_losses(batch)
+        size = batch["features"].shape[0]
+        self.log_dict({f"train/loss/{k}": v.detach() for k, v in terms.items()}, batch_size=size,
+                      prog_bar=False)
+        self.log("train/loss", terms["total"].detach(), batch_size=size, prog_bar=True)
+        return terms["total"]
+
+    def compute_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], RegressorOutput]:
+        """The weighted loss terms of a training batch (see :mod:`str_lightning.losses`) and the
+        prediction, whose first rows are the target frames (B, or B * T for all-frame encoders)."""
+        output = self.encoder(batch["features"], train=True)
+        heads = [output.features]
+        if self.hparams.supervise_auxiliary:
+            heads += list(output.auxiliary.values())
+        rows = torch.cat([head.reshape(-1, head.shape[-1]) for head in heads])
+        prediction = self.regressor(rows)
+        target = self.training_targets(batch)
+        repeated = {k: torch.cat([v] * len(heads)) for k, v in target.items()}
+        loss_inputs = {"kp2d": prediction.joints2d, "kp3d": prediction.joints,
+                       "rotmat": prediction.rotmat, "betas": prediction.betas}
+        return self.criterion(loss_inputs, repeated), prediction
+
+    def training_targets(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Targets of the encoder's target frames, one row per predicted frame."""
+        keys = ("kp2d", "kp3d", "pose", "shape", "w_kp2d", "w_kp3d", "w_smpl")
+        if self.encoder.target_frames == "middle":
+            middle = batch["features"].shape[1] // 2
+            return {k: batch[k][:, middle] for k in keys}
+        return {k: batch[k].flatten(0, 1) for k in keys}
+
+    # ------------------------------------------------------------------ evaluation
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, "val", dataloader_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, "test", dataloader_idx)
+
+    def on_train_start(self) -> None:
+        for collection in self.eval_metrics["val"].values():
+            collection.reset()  # the sanity check must not leak into epoch 0
+
+    def _evaluate(self, item: dict[str, Any], stage: str, dataloader_idx: int) -> None:
+        """Update the dataset's metrics with one whole sequence (an evaluation item, docs/data.md).
+
+        Padding items (``is_padding``) only keep the number of steps equal across ranks.
+        """
+        name = self._eval_names[stage][dataloader_idx]
+        protocol, metrics = self.protocol(name), self.eval_metrics[stage][name]
+        frames = self.frame_counts[stage][name]
+        if not item["is_padding"]:
+            pred = self.predict_frames(item["features"], protocol)
+            gt_joints = target_joints(protocol, item["kp3d"], item["joints3d"])
+            gt_vertices = None
+            if "mpvpe" in protocol.metrics:
+                if "pose" not in item:
+                    raise ValueError(f"{name}: protocol {protocol.name!r} reports MPVPE, but "
+                                     f"sequence {item['sequence']} has no SMPL pose/shape")
+                gt_vertices = self.ground_truth_vertices(item["pose"], item["shape"])
+            update_metrics(metrics, pred["joints"], gt_joints, item["valid"],
+                           pred.get("vertices"), gt_vertices)
+            frames.update(item["valid"].sum())
+        size = max(1, int(item["valid"].sum()))
+        self.log_dict(metrics, on_epoch=True, add_dataloader_idx=False, batch_size=size)
+        self.log(f"{stage}/{name}/frames", frames, on_epoch=True, add_dataloader_idx=False)
+
+    def predict_frames(self, features: Tensor, protocol: EvaluationProtocol | None = None) -> dict[str, Tensor]:
+        """Whole-sequence inference for one sequence ``(N, D)``: one row per frame.
+
+        Returns ``pose`` (N, 72), ``betas``, ``cam``, ``joints`` (N, 49, 3) spin49 — or the
+        protocol's evaluation joints when ``protocol`` is given — and ``vertices`` when the
+        protocol reports MPVPE (always without a protocol).
+        """
+        def regress(target_features: Tensor) -> dict[str, Tensor]:
+            out = self.regressor(target_features)
+            rows = {"pose": out.pose, "betas": out.betas, "cam": out.cam}
+            if protocol is None:
+                rows.update(joints=out.joints, vertices=out.vertices)
+                return rows
+            rows["joints"] = predicted_joints(protocol, self.regressor.body, out.vertices, out.joints)
+            if "mpvpe" in protocol.metrics:
+                rows["vertices"] = out.vertices
+            return rows
+
+        return predict_sequence(self.encoder, regress, features, self.hparams.edge_mode,
+                                self.hparams.eval_window_batch)
+
+    def ground_truth_vertices(self, pose: Tensor, betas: Tensor) -> Tensor:
+        """Meshes ``(N, 6890, 3)`` of ground-truth SMPL parameters with this model's body."""
+        chunks = []
+        for start in range(0, pose.shape[0], _GT_MESH_CHUNK):
+            rotmat = axis_angle_to_rotmat(pose[start:start + _GT_MESH_CHUNK].reshape(-1, 24, 3))
+            chunks.append(self.regressor.body(rotmat, betas[start:start + _GT_MESH_CHUNK]).vertices)
+        return torch.cat(chunks)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_step(self, item: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict | None:
+        """Per-frame predictions of one sequence as numpy arrays: ``pose`` (N, 72), ``betas``,
+        ``cam``, ``joints`` (N, 49, 3) spin49, ``vertices`` and ``frame_id``, with the
+        ``sequence`` and ``dataset`` names; None for a padding item."""
+        if item["is_padding"]:
+            return None
+        rows = {k: v.cpu().numpy() for k, v in self.predict_frames(item["features"]).items()}
+        rows["frame_id"] = item["frame_id"].cpu().numpy()
+        return {**rows, "sequence": item["sequence"], "dataset": item["dataset"]}

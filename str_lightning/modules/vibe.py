@@ -1,0 +1,97 @@
+"""VIBE-like training: the generator loss plus an adversarial motion prior (peers §3).
+
+A motion discriminator (GRU + attention pooling) scores windows of body pose (axis-angle without
+the global orientation, ``(B, T, 69)``). LSGAN losses with weight 0.5: the generator is pushed to
+make its predicted windows score 1; the discriminator, with its own Adam (lr 1e-4, wd 1e-4),
+learns real motion windows -> 1 and detached predictions -> 0, updated once after every
+generator step. Real windows come from the DataModule's ``motion_dataloader()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from str_lightning.modules.base import PoseShapeModule
+from str_lightning.nets import MotionDiscriminator
+
+
+class VIBEModule(PoseShapeModule):
+    """:class:`PoseShapeModule` with VIBE's motion discriminator, trained by manual optimisation.
+
+    Extra args: ``adversarial_weight`` (0.5), ``discriminator_hidden_size`` (1024),
+    ``discriminator_layers`` (2), ``discriminator_attention_size`` (1024),
+    ``discriminator_lr`` (1e-4), ``discriminator_weight_decay`` (1e-4). All others as the base.
+    """
+
+    def __init__(self, *args: Any, adversarial_weight: float = 0.5,
+                 discriminator_hidden_size: int = 1024, discriminator_layers: int = 2,
+                 discriminator_attention_size: int = 1024, discriminator_lr: float = 1e-4,
+                 discriminator_weight_decay: float = 1e-4, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
+        self.automatic_optimization = False
+        self.discriminator = MotionDiscriminator(
+            hidden_size=discriminator_hidden_size, num_layers=discriminator_layers,
+            attention_size=discriminator_attention_size,
+        )
+        self._real_motion: Iterator[dict[str, Tensor]] | None = None
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for name, p in self.named_parameters()
+                if p.requires_grad and not name.startswith("discriminator.")]
+
+    def configure_optimizers(self) -> tuple[list, list]:
+        generator = super().configure_optimizers()
+        discriminator = torch.optim.Adam(self.discriminator.parameters(),
+                                         lr=self.hparams.discriminator_lr,
+                                         weight_decay=self.hparams.discriminator_weight_decay)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(discriminator, factor=0.1, patience=5)
+        return [generator["optimizer"], discriminator], [
+            generator["lr_scheduler"], {"scheduler": plateau, "monitor": self.hparams.monitor}]
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        gen_opt, disc_opt = self.optimizers()
+        terms, prediction = self.compute_losses(batch)
+        batch_size, seq_len = batch["features"].shape[:2]
+        fake = prediction.pose[: batch_size * seq_len].reshape(batch_size, seq_len, 72)[..., 3:]
+        weight = self.hparams.adversarial_weight
+        terms["adversarial"] = weight * ((self.discriminator(fake) - 1) ** 2).mean()
+        terms["total"] = terms["total"] + terms["adversarial"]
+        gen_opt.zero_grad()
+        self.manual_backward(terms["total"])
+        gen_opt.step()
+
+        real = self._next_real_motion()[..., 3:].to(fake)
+        disc_loss = weight * ((self.discriminator(real) - 1) ** 2).mean() \
+            + weight * (self.discriminator(fake.detach()) ** 2).mean()
+        disc_opt.zero_grad()
+        self.manual_backward(disc_loss)
+        disc_opt.step()
+
+        self.log_dict({f"train/loss/{k}": v.detach() for k, v in terms.items()}, batch_size=batch_size)
+        self.log("train/loss", terms["total"].detach(), batch_size=batch_size, prog_bar=True)
+        self.log("train/loss/discriminator", disc_loss.detach(), batch_size=batch_size)
+        return terms["total"]
+
+    def on_validation_epoch_end(self) -> None:
+        """Manual optimisation steps no scheduler: step the plateau schedulers here."""
+        if self.trainer.sanity_checking:
+            return
+        value = self.trainer.callback_metrics.get(self.hparams.monitor)
+        if value is None:
+            return
+        for scheduler in self.lr_schedulers():
+            scheduler.step(value)
+
+    def _next_real_motion(self) -> Tensor:
+        if self._real_motion is None:
+            self._real_motion = iter(self.trainer.datamodule.motion_dataloader())
+        try:
+            return next(self._real_motion)["pose"]
+        except StopIteration:
+            self._real_motion = iter(self.trainer.datamodule.motion_dataloader())
+            return next(self._real_motion)["pose"]
