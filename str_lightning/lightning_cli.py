@@ -62,8 +62,8 @@ class STRLightningCLI(LightningCLI):
                 callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
         logger = config["trainer"].get("logger")
         for entry in logger if isinstance(logger, list) else [logger]:
-            init_args = entry.get("init_args", {}) if isinstance(entry, dict) else {}
-            if "save_dir" in init_args and init_args["save_dir"] in (None, "."):
+            init_args = getattr(entry, "init_args", None)
+            if init_args is not None and init_args.get("save_dir") in (None, "."):
                 init_args["save_dir"] = str(run_dir)
 
     def _resolve_checkpoint(self) -> None:

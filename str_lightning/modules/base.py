@@ -75,7 +75,8 @@ class PoseShapeModule(LightningModule):
         eval_window_batch: int = 128,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
+        self.save_hyperparameters()
+        _drop_python_objects(self.hparams, ("encoder", "optimizer", "scheduler"))
         self.encoder = encoder(feature_dim, seq_len)
         self.regressor = Regressor(feature_dim, regressor_hidden_size, body_model=body_model)
         if spin_checkpoint:
@@ -228,3 +229,15 @@ class PoseShapeModule(LightningModule):
         rows = {k: v.cpu().numpy() for k, v in self.predict_frames(item["features"]).items()}
         rows["frame_id"] = item["frame_id"].cpu().numpy()
         return {**rows, "sequence": item["sequence"], "dataset": item["dataset"]}
+
+
+def _drop_python_objects(hparams: dict, keys: tuple[str, ...]) -> None:
+    """Keep injected components in the hyperparameters only as configs (plain dicts).
+
+    Under LightningCLI they are the config the CLI parsed, which checkpoints store and
+    ``--ckpt_path`` restores; built in Python they are callables, which a checkpoint loaded with
+    ``weights_only=True`` could not hold.
+    """
+    for key in keys:
+        if key in hparams and not isinstance(hparams[key], (dict, str, type(None))):
+            del hparams[key]

@@ -5,6 +5,11 @@ the global orientation, ``(B, T, 69)``). LSGAN losses with weight 0.5: the gener
 make its predicted windows score 1; the discriminator, with its own Adam (lr 1e-4, wd 1e-4),
 learns real motion windows -> 1 and detached predictions -> 0, updated once after every
 generator step. Real windows come from the DataModule's ``motion_dataloader()``.
+
+Lightning counts every optimizer step in ``global_step``: one training batch here advances it
+by 2 (generator and discriminator), so step-based settings (``max_steps``,
+``every_n_train_steps``) count half as many batches as for the other models; epochs
+(``steps_per_epoch`` batches each) are the same.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ class VIBEModule(PoseShapeModule):
                  discriminator_attention_size: int = 1024, discriminator_lr: float = 1e-4,
                  discriminator_weight_decay: float = 1e-4, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.save_hyperparameters(ignore=["encoder", "optimizer", "scheduler"])
         self.automatic_optimization = False
         self.discriminator = MotionDiscriminator(
             hidden_size=discriminator_hidden_size, num_layers=discriminator_layers,
@@ -77,8 +81,9 @@ class VIBEModule(PoseShapeModule):
         self.log("train/loss/discriminator", disc_loss.detach(), batch_size=batch_size)
         return terms["total"]
 
-    def on_validation_epoch_end(self) -> None:
-        """Manual optimisation steps no scheduler: step the plateau schedulers here."""
+    def on_validation_end(self) -> None:
+        """Manual optimisation steps no scheduler: step the plateau schedulers once per
+        validation, when its epoch metrics have been computed."""
         if self.trainer.sanity_checking:
             return
         value = self.trainer.callback_metrics.get(self.hparams.monitor)

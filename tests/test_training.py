@@ -1,0 +1,167 @@
+"""The training CLI end to end on tiny shards: fit, test, checkpoints, resume, configs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from training_helpers import tiny_config, write_config, write_tiny_shards
+
+from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
+from str_lightning.lightning_cli import STRLightningCLI
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_FILES = sorted((REPO / "configs" / "experiment").glob("*.yaml")) + sorted(
+    (REPO / "configs" / "ablations").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
+
+
+def run_cli(*args: str) -> STRLightningCLI:
+    """The real CLI in-process; returns it so tests can read its trainer."""
+    return STRLightningCLI(args=list(args))
+
+
+@pytest.mark.parametrize("config", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_experiment_and_ablation_config_prints(config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("fit", "--config", str(config), "--print_config")
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "class_path: str_lightning.modules." in printed and "run:" in printed
+
+
+@pytest.mark.parametrize("variant", ["str", "tcmr", "vibe"])
+def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_path):
+    # Lightning counts every optimizer step: VIBE-like steps generator and discriminator.
+    optimizers = 2 if variant == "vibe" else 1
+    config = write_config(tiny_config(shards, tmp_path, variant, max_steps=3 * optimizers),
+                          tmp_path / "c.yaml")
+    fit = run_cli("fit", "--config", str(config))
+    assert fit.trainer.global_step == 3 * optimizers
+    assert fit.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
+    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    state = checkpoint["state_dict"]
+    assert not [k for k in state if ".body." in k or "smpl" in k]  # no SMPL buffers, ever
+    assert any(k.startswith("encoder.") for k in state) and "regressor.fc1.weight" in state
+    test = run_cli("test", "--config", str(config), "--ckpt_path", str(last))
+    metrics = test.trainer.callback_metrics
+    for name in ("mpjpe", "pa_mpjpe", "accel", "mpvpe"):
+        assert torch.isfinite(metrics[f"test/toy/{name}"])
+    valid_frames = 47  # the toy val split's frames with valid == 1
+    assert metrics["test/toy/frames"].item() == valid_frames
+
+
+def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):
+    config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
+                          tmp_path / "c.yaml")
+    run_cli("fit", "--config", str(config))
+    best = Path(resolve_ckpt_path("best", tmp_path / "tiny" / "run"))
+    meta = torch.load(best, map_location="cpu", weights_only=True)
+    score = next(v["best_model_score"] for k, v in meta["callbacks"].items()
+                 if k.startswith("ModelCheckpoint"))
+    test = run_cli("test", "--config", str(config), "--ckpt_path", "best")
+    assert test.trainer.callback_metrics["test/toy/pa_mpjpe"].item() == pytest.approx(
+        score.item(), abs=1e-4)
+
+
+def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
+    first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
+    run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
+    run_dir = tmp_path / "tiny" / "run"
+    before = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    assert before["global_step"] == 4
+
+    second = tiny_config(shards, tmp_path, max_steps=8, steps_per_epoch=2)
+    resumed = run_cli("fit", "--config", str(write_config(second, tmp_path / "b.yaml")),
+                      "--ckpt_path", "auto")
+    assert resumed.trainer.global_step == 8
+    after = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    assert after["global_step"] == 8
+    adam_steps = {int(s["step"]) for s in after["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {8}  # Adam's moments carried over, not restarted at 4
+    # The plateau scheduler's state carries over. Lightning writes a checkpoint at validation
+    # end and steps the scheduler after it, then resumes at the next epoch: of the 2 + 2 epochs,
+    # the scheduler steps of epochs 1 and 3 are in the checkpoints (docs/training.md).
+    assert before["lr_schedulers"][0]["last_epoch"] == 1
+    assert after["lr_schedulers"][0]["last_epoch"] == 2
+
+
+def test_auto_starts_fresh_without_checkpoints(tmp_path):
+    assert resolve_ckpt_path("auto", tmp_path) is None
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        resolve_ckpt_path("best", tmp_path)
+    assert resolve_ckpt_path("some/file.ckpt", tmp_path) == "some/file.ckpt"
+
+
+def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
+    config = tiny_config(shards, tmp_path, max_steps=100_000, steps_per_epoch=50, every_n_steps=1)
+    path = write_config(config, tmp_path / "long.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "tiny" / "run" / "checkpoints"
+    deadline = time.monotonic() + 120
+    while len(list(checkpoints.glob("step*.ckpt"))) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert len(list(checkpoints.glob("step*.ckpt"))) >= 5, "training never checkpointed"
+
+    # Every file that exists is a complete checkpoint: a kill never leaves a half-written one.
+    for ckpt in checkpoints.glob("*.ckpt"):
+        torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert not [p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")]
+    killed_at = torch.load(newest_checkpoint(tmp_path / "tiny" / "run"), map_location="cpu",
+                           weights_only=True)["global_step"]
+
+    config["trainer"]["max_steps"] = killed_at + 2
+    resumed = run_cli("fit", "--config", str(write_config(config, tmp_path / "resume.yaml")),
+                      "--ckpt_path", "auto")
+    assert resumed.trainer.global_step == killed_at + 2
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
+    config = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2, logger=True)
+    path = write_config(config, tmp_path / "ddp.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ddp = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
+    command = [sys.executable, "-m", "str_lightning"]
+    fit = subprocess.run([*command, "fit", "--config", str(path), *ddp], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
+
+    results = {}
+    for name, extra in (("ddp", ddp), ("single", [])):
+        out = subprocess.run([*command, "test", "--config", str(path), "--ckpt_path", str(last),
+                              *extra], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=300, check=False)
+        assert out.returncode == 0, out.stderr[-3000:]
+        results[name] = read_test_metrics(tmp_path / "tiny" / "run" / "csv")
+    assert results["ddp"].keys() == results["single"].keys()
+    for key, value in results["single"].items():
+        assert results["ddp"][key] == pytest.approx(value, abs=1e-4), key
+    assert results["single"]["test/toy/frames"] == 47
+
+
+def read_test_metrics(csv_root: Path) -> dict[str, float]:
+    """Test metrics of the newest CSVLogger version under ``csv_root``."""
+    import csv
+
+    newest = max(csv_root.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    with open(newest / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: float(v) for row in rows for k, v in row.items() if k.startswith("test/") and v}
