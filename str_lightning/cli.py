@@ -29,7 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     _add_body_commands(groups)
     _add_data_commands(groups)
+    _add_compare_command(groups)
     return parser
+
+
+def _add_compare_command(groups: argparse._SubParsersAction) -> None:
+    from str_lightning.compare import add_compare_command
+
+    add_compare_command(groups)
 
 
 def _add_data_commands(groups: argparse._SubParsersAction) -> None:

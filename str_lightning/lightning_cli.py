@@ -24,13 +24,16 @@ class STRLightningCLI(LightningCLI):
     """LightningCLI with omegaconf configs, run directories and checkpoint resolution."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
-        from datamodules.datamodule import ShardDataModule  # datamodules may import us, not v.v.
+        # datamodules and callbacks may import str_lightning, never the other way round but here
+        from callbacks.wandb_run import WandbRunInfo
+        from datamodules.datamodule import ShardDataModule
 
         super().__init__(
             model_class=PoseShapeModule,
             datamodule_class=ShardDataModule,
             subclass_mode_model=True,
             parser_kwargs={"parser_mode": "omegaconf", "prog": "str-lightning"},
+            save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
             auto_configure_optimizers=False,
             args=args,
@@ -54,6 +57,8 @@ class STRLightningCLI(LightningCLI):
         return Path(run["root"]) / run["project"] / run["experiment"]
 
     def before_instantiate_classes(self) -> None:
+        from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
+
         config = self.config[self.subcommand] if self.subcommand else self.config
         run_dir = self.run_dir
         config["trainer"]["default_root_dir"] = str(run_dir)
@@ -65,6 +70,8 @@ class STRLightningCLI(LightningCLI):
             init_args = getattr(entry, "init_args", None)
             if init_args is not None and init_args.get("save_dir") in (None, "."):
                 init_args["save_dir"] = str(run_dir)
+            if is_wandb_logger_config(entry):
+                fill_wandb_init_args(init_args, config["run"], self.subcommand)
 
     def _resolve_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]
@@ -76,5 +83,12 @@ class STRLightningCLI(LightningCLI):
 def run_lightning(args: list[str] | None = None) -> int:
     """Run a Lightning sub-command: ``args`` like ``["fit", "--config", "x.yaml"]``, or None for
     the process's own command line."""
-    STRLightningCLI(args=args)
+    from callbacks.wandb_run import finish_wandb
+
+    try:
+        STRLightningCLI(args=args)
+    except BaseException:
+        finish_wandb(exit_code=1)
+        raise
+    finish_wandb()
     return 0

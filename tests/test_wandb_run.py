@@ -1,0 +1,119 @@
+"""A real offline W&B run through the CLI: summaries, provenance, media; helpers; the file reader."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+from training_helpers import write_tiny_shards
+from wandb_helpers import reporting_config, run_cli, wandb_logger_config
+
+from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
+from str_lightning.compare import read_results_csv
+from str_lightning.wandb_files import WandbFileError, offline_run_files, read_run
+
+PRINTED_METRIC = re.compile(r"^\s*(test/\S+)\s+([-+0-9.eE]+)\s*$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory):
+    """fit then test of one tiny run with the offline W&B logger: (run dir, printed test metrics)."""
+    root = tmp_path_factory.mktemp("wandb")
+    shards = write_tiny_shards(root / "shards")
+    logger = wandb_logger_config(project="tiny", name="str", group="ablation", tags=["t1", "t2"])
+    config = reporting_config(shards, root, "str", logger, visuals={"num_sequences": 1})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WANDB_MODE", "offline")
+        env.setenv("WANDB_SILENT", "true")
+        env.setenv("SLURM_JOB_ID", "4242")
+        run_cli("fit", "--config", str(config))
+        _, printed = run_cli("test", "--config", str(config), "--ckpt_path", "best")
+    printed_metrics = {k: float(v) for k, v in PRINTED_METRIC.findall(printed)}
+    return root / "tiny" / "str", printed_metrics
+
+
+def test_offline_summary_holds_the_printed_test_metrics(offline_run):
+    run_dir, printed = offline_run
+    assert {"test/toy/mpjpe", "test/toy/pa_mpjpe", "test/toy/accel", "test/toy/mpvpe"} <= set(printed)
+    _, test_file = offline_run_files(run_dir)  # fit and test: two runs, both finished
+    summary = read_run(test_file)["summary"]
+    for key, value in printed.items():
+        logged = summary[key]
+        best = logged["min"] if key.split("/")[-1] != "frames" else logged
+        assert best == pytest.approx(value, rel=1e-12), key
+    assert read_results_csv(run_dir / "results" / "test_results.csv")["toy"]["mpjpe"] == pytest.approx(
+        printed["test/toy/mpjpe"], rel=1e-12)
+
+
+def test_validation_errors_are_summarised_by_their_minimum(offline_run):
+    run_dir, _ = offline_run
+    summary = read_run(offline_run_files(run_dir)[0])["summary"]
+    for metric in ("mpjpe", "pa_mpjpe", "accel", "mpvpe"):
+        assert set(summary[f"val/toy/{metric}"]) == {"min"}
+
+
+def test_run_records_name_config_git_versions_manifests_and_slurm(offline_run):
+    run_dir, _ = offline_run
+    run = read_run(offline_run_files(run_dir)[0])
+    assert (run["name"], run["group"], run["project"], run["tags"]) == ("str", "ablation", "tiny",
+                                                                        ["t1", "t2"])
+    config = run["config"]
+    assert config["cli_config"]["run"]["experiment"] == "str"
+    assert config["cli_config"]["model"]["init_args"]["encoder"]["init_args"]["hidden_size"] == 8
+    assert re.fullmatch(r"[0-9a-f]{40}", config["git"]["commit"])
+    assert config["versions"]["torch"] and config["versions"]["wandb"]
+    manifests = config["data_manifests"]
+    assert set(manifests) == {"train/0", "train/1", "val/toy", "test/toy"}
+    val_manifest = Path(manifests["val/toy"]["path"]) / "manifest.json"
+    assert manifests["val/toy"]["sha256"] == hashlib.sha256(val_manifest.read_bytes()).hexdigest()
+    assert config["slurm"] == {"job_id": "4242"}
+
+
+def test_images_and_results_table_are_in_the_run_files(offline_run):
+    run_dir, _ = offline_run
+    fit_run, test_run = (f.parent for f in offline_run_files(run_dir))
+    images = sorted(p.name.split("_")[0] for p in (fit_run / "files/media/images/visuals/toy").glob("*.png"))
+    assert images == ["accel", "mesh", "skeleton2d", "skeleton3d"]
+    assert list((test_run / "files/media/table/results").glob("test_*.table.json"))
+    assert read_run(offline_run_files(run_dir)[1])["summary"]["results/test"]["nrows"] == 1
+
+
+def test_run_name_gets_the_slurm_restart_suffix():
+    assert run_name("str_full", {}) == "str_full"
+    assert run_name("str_full", {"SLURM_RESTART_COUNT": "2"}) == "str_full-r2"
+
+
+def test_fill_wandb_init_args_keeps_explicit_values():
+    init_args = {"project": None, "name": None, "group": "table2", "job_type": None}
+    fill_wandb_init_args(init_args, {"project": "ablations", "experiment": "no_ttr"}, "fit",
+                         {"SLURM_RESTART_COUNT": "1"})
+    assert init_args == {"project": "ablations", "name": "no_ttr-r1", "group": "table2",
+                         "job_type": "fit"}
+
+
+def test_slurm_ids_are_empty_outside_slurm():
+    assert slurm_ids({"HOME": "/root"}) == {}
+    assert slurm_ids({"SLURM_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "3"}) == {"job_id": "7",
+                                                                           "array_task_id": "3"}
+
+
+def test_finish_without_a_run_does_nothing():
+    finish_wandb()  # no run in progress: must neither fail nor start one
+    import wandb
+
+    assert wandb.run is None
+
+
+def test_corrupt_run_file_is_a_clear_error(offline_run, tmp_path):
+    run_dir, _ = offline_run
+    data = bytearray(offline_run_files(run_dir)[0].read_bytes())
+    data[100] ^= 0xFF
+    broken = tmp_path / "run-x.wandb"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(WandbFileError, match="corrupt record"):
+        read_run(broken)
+    (tmp_path / "not.wandb").write_bytes(b"hello world")
+    with pytest.raises(WandbFileError, match="not a W&B run log"):
+        read_run(tmp_path / "not.wandb")
