@@ -1,8 +1,8 @@
 """The ``str-lightning`` command.
 
 The Lightning sub-commands (``fit``, ``validate``, ``test``, ``predict``) go to
-:class:`~str_lightning.lightning_cli.STRLightningCLI`; our own tool groups (``body``, ``data``,
-``synth``) are plain argparse sub-commands.
+:class:`~str_lightning.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
+tool groups (``body``, ``data``, ``synth``, ``compare``) are plain argparse sub-commands.
 """
 
 from __future__ import annotations
@@ -27,10 +27,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    _add_quickstart_command(groups)
     _add_body_commands(groups)
     _add_data_commands(groups)
     _add_compare_command(groups)
     return parser
+
+
+def _add_quickstart_command(groups: argparse._SubParsersAction) -> None:
+    quickstart = groups.add_parser(
+        "quickstart", help="the main job: synthetic benchmark -> fit -> test -> results table",
+        description="Generate the synthetic benchmark if absent, fit the experiment config "
+        "(STR by default), test its best checkpoint on test and test-dark, evaluate a mean-pose "
+        "baseline and print MPJPE / PA-MPJPE / MPVPE / Accel for both.",
+    )
+    quickstart.add_argument("--config", type=Path, default=Path("configs/experiment/synthetic_str.yaml"),
+                            help="experiment config (default: %(default)s)")
+    quickstart.add_argument("--preset", default="default", choices=("small", "default"),
+                            help="synthetic preset to generate when the data is absent")
+    quickstart.add_argument("--seed", type=int, default=0, help="synthetic benchmark seed")
+    quickstart.set_defaults(run=_run_quickstart)
+
+
+def _run_quickstart(args: argparse.Namespace) -> int:
+    from str_lightning.quickstart import run_quickstart
+
+    run_quickstart(args.config, args.preset, args.seed)
+    return 0
 
 
 def _add_compare_command(groups: argparse._SubParsersAction) -> None:
@@ -42,8 +65,10 @@ def _add_compare_command(groups: argparse._SubParsersAction) -> None:
 def _add_data_commands(groups: argparse._SubParsersAction) -> None:
     # datamodules may import str_lightning, never the other way round except lazily here.
     from datamodules.commands import add_data_commands
+    from datamodules.synthetic import add_synth_command
 
     add_data_commands(groups)
+    add_synth_command(groups)
 
 
 def _add_body_commands(groups: argparse._SubParsersAction) -> None:

@@ -81,3 +81,23 @@ def test_rest_pose_reproduces_template(body):
 def test_mean_params_exposed(body):
     assert body.mean_params["pose"].shape == (144,)
     assert body.mean_params["cam"][0] == pytest.approx(0.9)
+
+
+def test_joints_only_equals_the_full_forward(body):
+    rotmat, betas = posed_batch(4, seed=2)
+    full = body(rotmat, betas)
+    fast = body.joints_only(rotmat, betas)
+    assert fast.vertices is None
+    assert torch.allclose(fast.joints, full.joints, atol=1e-5)
+    assert torch.allclose(fast.smpl_joints, full.smpl_joints, atol=1e-5)
+
+
+def test_joints_only_on_the_mannequin_with_gradients():
+    body = BodyModel("mannequin")
+    rotmat, betas = posed_batch(3, seed=3)
+    rotmat.requires_grad_(True)
+    fast = body.joints_only(rotmat, betas)
+    assert torch.allclose(fast.joints, body(rotmat, betas).joints, atol=1e-5)
+    assert body.subset_template.shape[0] < 6890 // 2  # it skins only what the joints read
+    fast.joints.sum().backward()
+    assert torch.isfinite(rotmat.grad).all() and rotmat.grad.abs().sum() > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import smplx
 import torch
+from smplx.lbs import batch_rigid_transform
 from smplx.utils import Struct
 from torch import nn
 
@@ -21,7 +22,7 @@ from str_lightning.body.model_files import MANNEQUIN, load_body_files
 class BodyOutput:
     """SMPL forward result for a batch of ``B`` bodies (metres, model frame)."""
 
-    vertices: torch.Tensor  # (B, 6890, 3)
+    vertices: torch.Tensor | None  # (B, 6890, 3); None from ``joints_only``
     joints: torch.Tensor  # (B, 49, 3) spin49
     smpl_joints: torch.Tensor  # (B, 24, 3) the kinematic-tree joints
 
@@ -52,6 +53,7 @@ class BodyModel(nn.Module):
         self.register_buffer("j_regressor_extra", _float_tensor(files.j_regressor_extra))
         self.register_buffer("j_regressor_h36m", _float_tensor(files.j_regressor_h36m))
         self.register_buffer("spin_index", torch.tensor(SPIN49_FROM_SMPLX54, dtype=torch.long))
+        self._register_joint_vertex_subset()
         self.mean_params: dict[str, np.ndarray] = files.mean_params  # pose (144,) 6D, shape, cam
         _make_buffers_non_persistent(self)
 
@@ -70,6 +72,52 @@ class BodyModel(nn.Module):
             joints=joints54[:, self.spin_index],
             smpl_joints=out.joints[:, :24],
         )
+
+    def joints_only(self, rotmat: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
+        """``forward`` without the mesh: the same joints (to float rounding), ``vertices=None``.
+
+        Skins only the vertices the joints read (smplx's landmark vertices and the support of
+        ``J_regressor_extra``), typically a few hundred of the 6890: what training needs.
+        """
+        smpl = self.smpl
+        batch = rotmat.shape[0]
+        v_shaped = self.subset_template + torch.einsum("bl,vcl->bvc", betas, self.subset_shapedirs)
+        rest_joints = self.joint_template + torch.einsum("bl,jcl->bjc", betas, self.joint_shapedirs)
+        eye = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
+        v_posed = v_shaped
+        if self.has_pose_correctives:  # the mannequin has none: skip a large matmul
+            pose_feature = (rotmat[:, 1:] - eye).reshape(batch, -1)
+            v_posed = v_shaped + (pose_feature @ self.subset_posedirs).reshape(batch, -1, 3)
+        posed_joints, transforms = batch_rigid_transform(rotmat, rest_joints, smpl.parents)
+        skinning = torch.einsum("vj,bjmn->bvmn", self.subset_weights, transforms)
+        points = (skinning[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + skinning[..., :3, 3]
+        landmarks = points[:, self.subset_landmarks]
+        extra = torch.einsum("jv,bvc->bjc", self.subset_regressor_extra, points)
+        joints54 = torch.cat((posed_joints, landmarks, extra), dim=1)
+        return BodyOutput(vertices=None, joints=joints54[:, self.spin_index],
+                          smpl_joints=posed_joints)
+
+    def _register_joint_vertex_subset(self) -> None:
+        """Buffers of ``joints_only``: the vertices the 49 joints read, and their model data."""
+        smpl = self.smpl
+        landmark_ids = smpl.vertex_joint_selector.extra_joints_idxs.long()
+        extra_support = torch.nonzero(self.j_regressor_extra.abs().sum(0)).squeeze(1)
+        subset, inverse = torch.unique(torch.cat((landmark_ids, extra_support)), return_inverse=True)
+        num_vertices = smpl.v_template.shape[0]
+        posedirs = smpl.posedirs.reshape(smpl.posedirs.shape[0], num_vertices, 3)
+        buffers = {
+            "subset_template": smpl.v_template[subset],
+            "subset_shapedirs": smpl.shapedirs[subset],
+            "subset_posedirs": posedirs[:, subset].reshape(posedirs.shape[0], -1),
+            "subset_weights": smpl.lbs_weights[subset],
+            "subset_landmarks": inverse[: len(landmark_ids)],
+            "subset_regressor_extra": self.j_regressor_extra[:, subset],
+            "joint_template": smpl.J_regressor @ smpl.v_template,
+            "joint_shapedirs": torch.einsum("jv,vcl->jcl", smpl.J_regressor, smpl.shapedirs),
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, value)
+        self.has_pose_correctives = bool(smpl.posedirs.any())
 
     def eval_joints(self, vertices: torch.Tensor, joint_set: str = "common14") -> torch.Tensor:
         """Evaluation joints from ``vertices`` (..., 6890, 3) through ``J_regressor_h36m``.

@@ -140,7 +140,7 @@ class PoseShapeModule(LightningModule):
         if self.hparams.supervise_auxiliary:
             heads += list(output.auxiliary.values())
         rows = torch.cat([head.reshape(-1, head.shape[-1]) for head in heads])
-        prediction = self.regressor(rows)
+        prediction = self.regressor(rows, with_vertices=False)
         target = self.training_targets(batch)
         repeated = {k: torch.cat([v] * len(heads)) for k, v in target.items()}
         loss_inputs = {"kp2d": prediction.joints2d, "kp3d": prediction.joints,

@@ -25,7 +25,7 @@ class RegressorOutput:
     pose: Tensor  # (..., 72) the same as axis-angle
     betas: Tensor  # (..., 10)
     cam: Tensor  # (..., 3) crop camera (s, tx, ty)
-    vertices: Tensor  # (..., 6890, 3) metres, model frame
+    vertices: Tensor | None  # (..., 6890, 3) metres, model frame; None without the mesh
     joints: Tensor  # (..., 49, 3) spin49
     joints2d: Tensor  # (..., 49, 2) normalised crop coordinates
 
@@ -77,14 +77,16 @@ class Regressor(nn.Module):
             cam = self.deccam(hidden) + cam
         return pose, shape, cam
 
-    def forward(self, features: Tensor) -> RegressorOutput:
+    def forward(self, features: Tensor, with_vertices: bool = True) -> RegressorOutput:
+        """SMPL outputs for ``features`` ``(..., D)``; ``with_vertices=False`` skips the mesh
+        (same joints, a fraction of the body-model cost: what the training loss needs)."""
         if features.shape[-1] != self.feature_dim:
             raise ValueError(f"Regressor expects features of shape (..., {self.feature_dim}), "
                              f"got {tuple(features.shape)}")
         leading = features.shape[:-1]
         pose6d, betas, cam = self.regress_parameters(features.reshape(-1, self.feature_dim))
         rotmat = rot6d_to_rotmat(pose6d.reshape(-1, NUM_JOINTS, 6))
-        body = self.body(rotmat, betas)
+        body = self.body(rotmat, betas) if with_vertices else self.body.joints_only(rotmat, betas)
         joints2d = project_to_crop(body.joints, cam)
         pose = rotmat_to_axis_angle(rotmat).reshape(-1, NUM_JOINTS * 3)
 
@@ -93,7 +95,8 @@ class Regressor(nn.Module):
 
         return RegressorOutput(
             rotmat=unflatten(rotmat), pose=unflatten(pose), betas=unflatten(betas),
-            cam=unflatten(cam), vertices=unflatten(body.vertices), joints=unflatten(body.joints),
+            cam=unflatten(cam), joints=unflatten(body.joints),
+            vertices=None if body.vertices is None else unflatten(body.vertices),
             joints2d=unflatten(joints2d),
         )
 
