@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset.filters import shuffle as shuffle_stage
 
+from callbacks.preemption import ignore_preemption_signals
 from datamodules.schema import (
     ClipEntry,
     ClipError,
@@ -217,7 +218,7 @@ class EpochLoader:
     def __init__(self, dataset: TrainWindows, num_workers: int, pin_memory: bool = False) -> None:
         self.dataset = dataset
         self.loader = DataLoader(dataset, batch_size=None, num_workers=num_workers,
-                                 pin_memory=pin_memory)
+                                 pin_memory=pin_memory, worker_init_fn=ignore_preemption_signals)
         self.epoch = 0
         self.batches_consumed = 0
         self.skipped_clips = 0
@@ -330,4 +331,5 @@ def eval_loader(name: str, manifest: Manifest, rank: int, world_size: int,
                         f"features, got kind {manifest.kind!r}")
     refs = plan_sequences(manifest, world_size)[rank]
     return DataLoader(RankSequences(name, manifest, refs), batch_size=None,
-                      num_workers=min(num_workers, len(refs)))
+                      num_workers=min(num_workers, len(refs)),
+                      worker_init_fn=ignore_preemption_signals)

@@ -57,6 +57,7 @@ class STRLightningCLI(LightningCLI):
         return Path(run["root"]) / run["project"] / run["experiment"]
 
     def before_instantiate_classes(self) -> None:
+        from callbacks.preemption import preemption_additions
         from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
 
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -65,6 +66,8 @@ class STRLightningCLI(LightningCLI):
         for callback in config["trainer"].get("callbacks") or []:
             if callback["class_path"].endswith("ModelCheckpoint") and not callback["init_args"].get("dirpath"):
                 callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
+        if self.subcommand in (None, "fit"):
+            self._add_preemption_handling(config["trainer"], preemption_additions)
         logger = config["trainer"].get("logger")
         for entry in logger if isinstance(logger, list) else [logger]:
             init_args = getattr(entry, "init_args", None)
@@ -72,6 +75,16 @@ class STRLightningCLI(LightningCLI):
                 init_args["save_dir"] = str(run_dir)
             if is_wandb_logger_config(entry):
                 fill_wandb_init_args(init_args, config["run"], self.subcommand)
+
+    @staticmethod
+    def _add_preemption_handling(trainer: Any, preemption_additions: Any) -> None:
+        """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
+        callbacks, plugins = preemption_additions(trainer)
+        trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
+        if plugins:
+            existing = trainer.get("plugins")
+            existing = [] if existing is None else existing if isinstance(existing, list) else [existing]
+            trainer["plugins"] = [*existing, *plugins]
 
     def _resolve_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]

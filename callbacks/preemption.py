@@ -1,0 +1,241 @@
+"""Preemption that does not depend on luck: save at a step boundary, requeue, exit cleanly.
+
+SLURM sends ``--signal=SIGUSR1@<seconds>`` (or ``scancel --signal=USR1``) to every process of
+the job step. :class:`PreemptionCheckpoint` makes the signal handler do nothing but set a flag
+(saving inside a handler can interrupt a backward pass or a collective, Lightning#21406). At the
+end of each optimizer step the ranks agree on the flag with an all-reduce(max), so all of them act
+at the same step even when only one was signalled; then every rank calls
+``trainer.save_checkpoint`` for ``<run dir>/hpc_ckpt_<n>.ckpt`` (written under a temporary name and
+renamed by rank 0, so a kill mid-write never leaves a truncated file under the real name),
+rank 0 runs ``scontrol requeue`` when the process runs under SLURM, and training stops without
+error. ``--ckpt_path auto`` then resumes from that checkpoint; after a successful resume the
+older ``hpc_ckpt_*`` files are deleted.
+
+DataLoader workers receive the signal too (SLURM signals the whole step); they must ignore it:
+the handler is a no-op outside the process that installed it, and :func:`ignore_preemption_signals`
+is the ``worker_init_fn`` that makes workers ignore it entirely.
+
+:func:`preemption_additions` gives the CLI what to add to a trainer config: this callback, and
+under SLURM only, ``SLURMEnvironment(auto_requeue=False)`` so Lightning's own in-handler
+save-and-requeue stays off (configuring that plugin outside SLURM breaks local runs,
+Lightning#21404).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.environments import SLURMEnvironment
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+log = logging.getLogger(__name__)
+
+HPC_CHECKPOINT = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
+SIGNALS_ENV = "STR_PREEMPTION_SIGNALS"  # read by DataLoader workers, whatever their start method
+CALLBACK_CLASS_PATH = "callbacks.preemption.PreemptionCheckpoint"
+SLURM_ENVIRONMENT_CLASS_PATH = "lightning.fabric.plugins.environments.SLURMEnvironment"
+
+
+def parse_signal(name: str | int) -> signal.Signals:
+    """``"SIGUSR1"``, ``"USR1"`` or a number -> the signal; a clear ValueError otherwise."""
+    if isinstance(name, int) or str(name).isdigit():
+        return signal.Signals(int(name))
+    text = str(name).upper()
+    text = text if text.startswith("SIG") else f"SIG{text}"
+    try:
+        return signal.Signals[text]
+    except KeyError:
+        raise ValueError(f"PreemptionCheckpoint signal: expected a signal name such as SIGUSR1 "
+                         f"or SIGUSR2, got {name!r}") from None
+
+
+def ignore_preemption_signals(worker_id: int = 0) -> None:
+    """``worker_init_fn`` for DataLoaders: ignore the preemption signal(s) in this worker.
+
+    The signals are read from ``$STR_PREEMPTION_SIGNALS`` (set by the callback before any
+    worker starts, so spawned and forkserver workers see it too); SIGUSR1 when unset.
+    """
+    for name in os.environ.get(SIGNALS_ENV, "SIGUSR1").split(","):
+        signal.signal(parse_signal(name), signal.SIG_IGN)
+
+
+def hpc_checkpoint_number(path: str | Path) -> int | None:
+    """``n`` of ``hpc_ckpt_<n>.ckpt``, None for any other file name."""
+    match = HPC_CHECKPOINT.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def hpc_checkpoints(run_dir: str | Path) -> dict[int, Path]:
+    """The run directory's ``hpc_ckpt_<n>.ckpt`` files by ``n``."""
+    found = {}
+    for path in Path(run_dir).glob("hpc_ckpt_*.ckpt"):
+        number = hpc_checkpoint_number(path)
+        if number is not None:
+            found[number] = path
+    return found
+
+
+def slurm_job_id() -> str | None:
+    """The id ``scontrol requeue`` needs: ``<array job>_<task>`` in an array, else the job id;
+    None outside SLURM."""
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and task:
+        return f"{array_job}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def requeue_slurm_job(job_id: str) -> bool:
+    """``scontrol requeue <job_id>``; True on success, a logged error otherwise (never raises:
+    the checkpoint is already safe, and the job can be resubmitted by hand)."""
+    if not re.fullmatch(r"[0-9]+(_[0-9]+)?", job_id):
+        log.error("preemption: not requeueing, %r is not a SLURM job id", job_id)
+        return False
+    try:
+        result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True,
+                                timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.error("preemption: `scontrol requeue %s` could not run (%s); is scontrol on PATH in "
+                  "the job's environment?", job_id, error)
+        return False
+    if result.returncode:
+        log.error("preemption: `scontrol requeue %s` failed (exit %d): %s", job_id,
+                  result.returncode, result.stderr.strip())
+        return False
+    return True
+
+
+class PreemptionCheckpoint(Callback):
+    """Save ``hpc_ckpt_<n>.ckpt`` in the run directory and stop when the preemption signal
+    arrives; requeue the SLURM job.
+
+    Args:
+        signal: the signal SLURM sends before the time limit (``--signal=<sig>@<seconds>``);
+            SIGUSR1 by default, SIGUSR2 where another library (e.g. NCCL, submitit) owns SIGUSR1.
+        requeue: run ``scontrol requeue`` on rank 0 when under SLURM (set False to only save and
+            stop, e.g. when the batch script requeues itself).
+
+    Contract: the handler is installed at ``setup("fit")`` in the main thread of each rank's
+    main process and restored at ``teardown``; a signal before ``setup`` gets the previous
+    disposition. The check runs at the end of every optimizer step on every rank (one
+    all-reduce of one number), so a signal during validation is acted on at the next training
+    step: the signal margin must cover the longest validation plus one checkpoint write.
+    """
+
+    def __init__(self, signal: str = "SIGUSR1", requeue: bool = True) -> None:
+        self.signal = parse_signal(signal)
+        self.requeue = requeue
+        self.requested = False
+        self._owner_pid: int | None = None
+        self._previous_handler: Any = None
+
+    # ------------------------------------------------------------------ signal handling
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # A forked DataLoader worker inherits this handler: only the installing process acts.
+        if os.getpid() == self._owner_pid:
+            self.requested = True
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if threading.current_thread() is not threading.main_thread():
+            log.warning("preemption: not in the main thread, %s handler not installed",
+                        self.signal.name)
+            return
+        os.environ[SIGNALS_ENV] = self.signal.name
+        self._owner_pid = os.getpid()
+        self._previous_handler = signal.signal(self.signal, self._on_signal)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit" and self._owner_pid == os.getpid():
+            signal.signal(self.signal, self._previous_handler or signal.SIG_DFL)
+            self._owner_pid = None
+
+    # ------------------------------------------------------------------ step boundary
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.is_global_zero and trainer.ckpt_path:
+            self._remove_older_hpc_checkpoints(Path(trainer.default_root_dir),
+                                               Path(trainer.ckpt_path))
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        if (batch_idx + 1) % trainer.accumulate_grad_batches:
+            return  # mid-accumulation: act only where an optimizer step just completed
+        flag = torch.tensor(float(self.requested), device=trainer.strategy.root_device)
+        if trainer.strategy.reduce(flag, reduce_op="max").item() == 0:
+            return
+        self._save_and_stop(trainer)
+
+    def _save_and_stop(self, trainer: Trainer) -> None:
+        run_dir = Path(trainer.default_root_dir)
+        final = Path(trainer.strategy.broadcast(str(self._next_hpc_path(run_dir)), src=0))
+        partial = final.with_name(f".{final.name}.partial")
+        for logger in trainer.loggers:
+            logger.save()
+        trainer.save_checkpoint(partial)  # collective; ends with a barrier
+        if trainer.is_global_zero:
+            os.replace(partial, final)
+            log.warning("preemption: saved %s at global step %d", final, trainer.global_step)
+        job_id = slurm_job_id()
+        under_slurm = bool(job_id) and SLURMEnvironment.detect()
+        if trainer.is_global_zero and self.requeue and under_slurm and requeue_slurm_job(job_id):
+            log.warning("preemption: requeued SLURM job %s", job_id)
+        trainer.should_stop = True
+        # Lightning validates before an early stop; a preempted job has no time for that.
+        trainer.limit_val_batches = 0
+        self.requested = False
+
+    @staticmethod
+    def _next_hpc_path(run_dir: Path) -> Path:
+        numbers = hpc_checkpoints(run_dir)
+        return run_dir / f"hpc_ckpt_{max(numbers, default=0) + 1}.ckpt"
+
+    @staticmethod
+    def _remove_older_hpc_checkpoints(run_dir: Path, resumed_from: Path) -> None:
+        """After resuming from ``hpc_ckpt_<n>``, delete ``hpc_ckpt_<m>`` for m < n and leftover
+        partial files (Lightning#6204: otherwise every preemption adds a full checkpoint)."""
+        resumed = hpc_checkpoint_number(resumed_from)
+        if resumed is None or resumed_from.resolve().parent != run_dir.resolve():
+            return
+        for number, path in hpc_checkpoints(run_dir).items():
+            if number < resumed:
+                path.unlink(missing_ok=True)
+        for leftover in run_dir.glob(".hpc_ckpt_*.ckpt.partial"):
+            leftover.unlink(missing_ok=True)
+
+
+def preemption_additions(trainer_config: Any) -> tuple[list[dict], list[dict]]:
+    """What the CLI adds to a ``fit`` trainer config: ``(callbacks, plugins)`` as
+    ``{"class_path", "init_args"}`` dicts.
+
+    The callback is added unless the config already has one (then its own ``signal`` wins).
+    ``SLURMEnvironment(auto_requeue=False)`` is added only when ``SLURMEnvironment.detect()``
+    is true and the config names no cluster environment itself.
+    """
+    callbacks = [] if _has_class(trainer_config.get("callbacks"), CALLBACK_CLASS_PATH) else [
+        {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1", "requeue": True}}]
+    plugins = []
+    if SLURMEnvironment.detect() and not _has_class(trainer_config.get("plugins"), "Environment"):
+        plugins.append({"class_path": SLURM_ENVIRONMENT_CLASS_PATH,
+                        "init_args": {"auto_requeue": False}})
+    return callbacks, plugins
+
+
+def _has_class(entries: Any, class_path_suffix: str) -> bool:
+    if entries is None:
+        return False
+    for entry in entries if isinstance(entries, list) else [entries]:
+        class_path = entry.get("class_path", "") if hasattr(entry, "get") else type(entry).__name__
+        if str(class_path).endswith(class_path_suffix):
+            return True
+    return False
