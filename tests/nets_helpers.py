@@ -1,13 +1,8 @@
 """Shared by the tests/test_nets*.py modules: parameter counts written out from the layer sizes
 (independently of str_lightning.nets), SPIN's regressor key layout and a random body model."""
 
-from pathlib import Path
 
-import numpy as np
 import torch
-from helpers import small_smpl_arrays
-
-from str_lightning.body.model_files import save_smpl_npz
 
 
 def linear(inputs: int, outputs: int) -> int:
@@ -78,19 +73,3 @@ def spin_regressor_keys(dim: int, hidden: int) -> dict[str, tuple[int, ...]]:
 def random_state(shapes: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {key: torch.randn(shape, generator=gen) for key, shape in shapes.items()}
-
-
-def write_random_body_dir(root: Path) -> Path:
-    """A random model in the SMPL file layout (the regressor does not care which body)."""
-    rng = np.random.default_rng(11)
-    arrays = small_smpl_arrays(5)
-    arrays["weights"] = rng.dirichlet(np.ones(24), size=6890)
-    arrays["J_regressor"] = rng.dirichlet(np.ones(6890), size=24)
-    arrays["shapedirs"] *= 0.01
-    arrays["posedirs"] *= 0.001
-    save_smpl_npz(arrays, root / "SMPL_NEUTRAL.npz")
-    np.save(root / "J_regressor_extra.npy", rng.dirichlet(np.ones(6890), size=9))
-    np.save(root / "J_regressor_h36m.npy", rng.dirichlet(np.ones(6890), size=17))
-    np.savez(root / "smpl_mean_params.npz", pose=rng.standard_normal(144),
-             shape=rng.standard_normal(10), cam=np.array([0.9, 0.0, 0.0]))
-    return root

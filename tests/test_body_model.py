@@ -1,31 +1,17 @@
 """The SMPL wrapper on an arbitrary (random) model directory: joint plumbing and checkpoints."""
 
-import numpy as np
 import pytest
 import torch
-from helpers import small_smpl_arrays
+from helpers import write_random_body_dir
 
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SMPL24, SPIN49, convert_joints
-from str_lightning.body.model_files import save_smpl_npz
 from str_lightning.geometry import axis_angle_to_rotmat
 
 
 @pytest.fixture(scope="module")
 def random_model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("smpl_random")
-    rng = np.random.default_rng(7)
-    arrays = small_smpl_arrays(3)
-    arrays["weights"] = rng.dirichlet(np.ones(24), size=6890)
-    arrays["J_regressor"] = rng.dirichlet(np.ones(6890), size=24)
-    arrays["shapedirs"] *= 0.01
-    arrays["posedirs"] *= 0.001
-    save_smpl_npz(arrays, root / "SMPL_NEUTRAL.npz")
-    np.save(root / "J_regressor_extra.npy", rng.dirichlet(np.ones(6890), size=9))
-    np.save(root / "J_regressor_h36m.npy", rng.dirichlet(np.ones(6890), size=17))
-    np.savez(root / "smpl_mean_params.npz", pose=rng.standard_normal(144),
-             shape=rng.standard_normal(10), cam=np.array([0.9, 0.0, 0.0]))
-    return root
+    return write_random_body_dir(tmp_path_factory.mktemp("smpl_random"))
 
 
 @pytest.fixture(scope="module")

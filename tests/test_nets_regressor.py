@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from nets_helpers import linear, random_state, spin_regressor_keys, write_random_body_dir
+from helpers import write_random_body_dir
+from nets_helpers import linear, random_state, spin_regressor_keys
 
 from str_lightning.geometry import axis_angle_to_rotmat, project_to_crop, rot6d_to_rotmat
 from str_lightning.nets.regressor import Regressor, load_spin_checkpoint

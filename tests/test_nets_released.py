@@ -8,7 +8,8 @@ parameter names and shapes, as read from the released code: TCMR_RELEASE ``lib/m
 
 import pytest
 import torch
-from nets_helpers import random_state, spin_regressor_keys, write_random_body_dir
+from helpers import write_random_body_dir
+from nets_helpers import random_state, spin_regressor_keys
 
 from str_lightning.nets import MotionDiscriminator, TCMREncoder, VIBEEncoder
 from str_lightning.nets.regressor import Regressor

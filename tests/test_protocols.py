@@ -1,13 +1,11 @@
 """Evaluation protocols: registry, joints and roots, metric collections and their updates."""
 
-import numpy as np
 import pytest
 import torch
-from helpers import small_smpl_arrays
+from helpers import write_random_body_dir
 
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import COMMON14, MPII3D17, convert_joints
-from str_lightning.body.model_files import save_smpl_npz
 from str_lightning.evaluation.protocols import (
     PROTOCOLS,
     build_metrics,
@@ -95,16 +93,7 @@ def test_target_joints_convert_by_name_and_refuse_missing_joints():
 
 @pytest.fixture(scope="module")
 def body(tmp_path_factory):
-    root = tmp_path_factory.mktemp("smpl_random")
-    rng = np.random.default_rng(5)
-    arrays = small_smpl_arrays(5)
-    arrays["weights"] = rng.dirichlet(np.ones(24), size=6890)
-    save_smpl_npz(arrays, root / "SMPL_NEUTRAL.npz")
-    np.save(root / "J_regressor_extra.npy", rng.dirichlet(np.ones(6890), size=9))
-    np.save(root / "J_regressor_h36m.npy", rng.dirichlet(np.ones(6890), size=17))
-    np.savez(root / "smpl_mean_params.npz", pose=rng.standard_normal(144),
-             shape=rng.standard_normal(10), cam=np.array([0.9, 0.0, 0.0]))
-    return BodyModel(root)
+    return BodyModel(write_random_body_dir(tmp_path_factory.mktemp("smpl_random"), seed=5))
 
 
 def test_predicted_joints_use_the_protocols_source(body):
