@@ -76,47 +76,57 @@ class BodyModel(nn.Module):
     def joints_only(self, rotmat: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
         """``forward`` without the mesh: the same joints (to float rounding), ``vertices=None``.
 
-        Skins only the vertices the joints read (smplx's landmark vertices and the support of
-        ``J_regressor_extra``), typically a few hundred of the 6890: what training needs.
+        The 21 landmark vertices are skinned directly. The 9 ``J_regressor_extra`` joints use
+        that skinning is linear in the rest vertices: a regressed joint is
+        ``sum_j A_j m_j`` with ``A_j`` the joint transforms and ``m_j`` a regressor- and
+        skinning-weighted sum of the shaped (and pose-corrected) rest vertices, itself linear in
+        betas and the pose features, so its coefficients are computed once. The cost no longer
+        depends on the mesh size: what training needs.
         """
         smpl = self.smpl
         batch = rotmat.shape[0]
-        v_shaped = self.subset_template + torch.einsum("bl,vcl->bvc", betas, self.subset_shapedirs)
         rest_joints = self.joint_template + torch.einsum("bl,jcl->bjc", betas, self.joint_shapedirs)
-        eye = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
-        v_posed = v_shaped
-        if self.has_pose_correctives:  # the mannequin has none: skip a large matmul
-            pose_feature = (rotmat[:, 1:] - eye).reshape(batch, -1)
-            v_posed = v_shaped + (pose_feature @ self.subset_posedirs).reshape(batch, -1, 3)
         posed_joints, transforms = batch_rigid_transform(rotmat, rest_joints, smpl.parents)
-        skinning = torch.einsum("vj,bjmn->bvmn", self.subset_weights, transforms)
-        points = (skinning[..., :3, :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + skinning[..., :3, 3]
-        landmarks = points[:, self.subset_landmarks]
-        extra = torch.einsum("jv,bvc->bjc", self.subset_regressor_extra, points)
+        rotations, translations = transforms[..., :3, :3], transforms[..., :3, 3]
+
+        landmarks = self.landmark_template + torch.einsum("bl,vcl->bvc", betas, self.landmark_shapedirs)
+        moments = self.extra_template + torch.einsum("bl,ejcl->bejc", betas, self.extra_shapedirs)
+        if self.has_pose_correctives:  # the mannequin has none: skip two matmuls
+            eye = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
+            pose_feature = (rotmat[:, 1:] - eye).reshape(batch, -1)
+            landmarks = landmarks + torch.einsum("bp,pvc->bvc", pose_feature, self.landmark_posedirs)
+            moments = moments + torch.einsum("bp,ejcp->bejc", pose_feature, self.extra_posedirs)
+        skinning = torch.einsum("vj,bjmn->bvmn", self.landmark_weights, transforms)
+        landmarks = (skinning[..., :3, :3] @ landmarks.unsqueeze(-1)).squeeze(-1) + skinning[..., :3, 3]
+        extra = torch.einsum("bjmn,bejn->bem", rotations, moments) + torch.einsum(
+            "bjm,ej->bem", translations, self.extra_mass)
         joints54 = torch.cat((posed_joints, landmarks, extra), dim=1)
         return BodyOutput(vertices=None, joints=joints54[:, self.spin_index],
                           smpl_joints=posed_joints)
 
     def _register_joint_vertex_subset(self) -> None:
-        """Buffers of ``joints_only``: the vertices the 49 joints read, and their model data."""
+        """Buffers of ``joints_only`` (see there), computed once from the model's arrays."""
         smpl = self.smpl
         landmark_ids = smpl.vertex_joint_selector.extra_joints_idxs.long()
-        extra_support = torch.nonzero(self.j_regressor_extra.abs().sum(0)).squeeze(1)
-        subset, inverse = torch.unique(torch.cat((landmark_ids, extra_support)), return_inverse=True)
         num_vertices = smpl.v_template.shape[0]
         posedirs = smpl.posedirs.reshape(smpl.posedirs.shape[0], num_vertices, 3)
+        # coefficient[e, j, v]: how much rest vertex v, moved by joint j, enters extra joint e
+        coefficient = torch.einsum("ev,vj->ejv", self.j_regressor_extra.double(),
+                                   smpl.lbs_weights.double())
         buffers = {
-            "subset_template": smpl.v_template[subset],
-            "subset_shapedirs": smpl.shapedirs[subset],
-            "subset_posedirs": posedirs[:, subset].reshape(posedirs.shape[0], -1),
-            "subset_weights": smpl.lbs_weights[subset],
-            "subset_landmarks": inverse[: len(landmark_ids)],
-            "subset_regressor_extra": self.j_regressor_extra[:, subset],
             "joint_template": smpl.J_regressor @ smpl.v_template,
             "joint_shapedirs": torch.einsum("jv,vcl->jcl", smpl.J_regressor, smpl.shapedirs),
+            "landmark_template": smpl.v_template[landmark_ids],
+            "landmark_shapedirs": smpl.shapedirs[landmark_ids],
+            "landmark_posedirs": posedirs[:, landmark_ids],
+            "landmark_weights": smpl.lbs_weights[landmark_ids],
+            "extra_template": torch.einsum("ejv,vc->ejc", coefficient, smpl.v_template.double()),
+            "extra_shapedirs": torch.einsum("ejv,vcl->ejcl", coefficient, smpl.shapedirs.double()),
+            "extra_posedirs": torch.einsum("ejv,pvc->ejcp", coefficient, posedirs.double()),
+            "extra_mass": coefficient.sum(-1),
         }
         for name, value in buffers.items():
-            self.register_buffer(name, value)
+            self.register_buffer(name, value.to(smpl.v_template.dtype))
         self.has_pose_correctives = bool(smpl.posedirs.any())
 
     def eval_joints(self, vertices: torch.Tensor, joint_set: str = "common14") -> torch.Tensor:
