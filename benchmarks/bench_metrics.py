@@ -55,12 +55,15 @@ def torchmetrics_pa_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> float:
     return metric.compute().item()
 
 
-def report(name: str, ratio: float, target: float) -> None:
-    verdict = "OK" if ratio >= target else "MISS"
-    print(f"RATIO {name} {ratio:.1f} target >= {target:g} {verdict}")
+def report(name: str, ratio: float, op: str, target: float) -> bool:
+    """Print ``RATIO <name> <value> target <op> <target> OK|MISS``; True when the target is met."""
+    met = {">=": ratio >= target, "<=": ratio <= target, "<": ratio < target}[op]
+    print(f"RATIO {name} {ratio:.3g} target {op} {target:g} {'OK' if met else 'MISS'}", flush=True)
+    return met
 
 
-def bench_pa_mpjpe(num_frames: int) -> None:
+def bench_pa_mpjpe(num_frames: int) -> dict[str, float]:
+    """Times of ``PAMPJPE`` and the numpy loop on the same random frames (they must agree)."""
     gen = torch.Generator().manual_seed(0)
     target = torch.randn(num_frames, 14, 3, generator=gen)
     pred = target + 0.1 * torch.randn(num_frames, 14, 3, generator=gen)
@@ -70,7 +73,8 @@ def bench_pa_mpjpe(num_frames: int) -> None:
         raise RuntimeError(f"PA-MPJPE disagrees: batched {batched} mm, numpy loop {looped} mm")
     print(f"pa_mpjpe frames={num_frames} joints=14 value={batched:.4f}mm "
           f"batched={batched_s:.3f}s numpy_loop={loop_s:.3f}s")
-    report("pa_mpjpe_batched_vs_numpy_loop", loop_s / batched_s, 20)
+    return {"frames": num_frames, "batched_s": batched_s, "loop_s": loop_s,
+            "ratio": loop_s / batched_s}
 
 
 def window_by_window(encoder: TCMREncoder, regress: torch.nn.Module,
@@ -81,7 +85,8 @@ def window_by_window(encoder: TCMREncoder, regress: torch.nn.Module,
     return torch.cat(rows)
 
 
-def bench_inference(num_frames: int) -> None:
+def bench_inference(num_frames: int) -> dict[str, float]:
+    """Times of ``predict_sequence`` and the window-by-window loop (they must agree)."""
     torch.manual_seed(0)
     feature_dim, seq_len = 64, 16
     encoder = TCMREncoder(feature_dim, seq_len, hidden_size=64, num_layers=2,
@@ -94,7 +99,8 @@ def bench_inference(num_frames: int) -> None:
     torch.testing.assert_close(batched, looped, rtol=1e-4, atol=1e-5)
     print(f"inference frames={num_frames} T={seq_len} D={feature_dim} tcmr(hidden=64) "
           f"batched={batched_s:.3f}s window_by_window={loop_s:.3f}s")
-    report("inference_batched_vs_window_loop", loop_s / batched_s, 5)
+    return {"frames": num_frames, "batched_s": batched_s, "loop_s": loop_s,
+            "ratio": loop_s / batched_s}
 
 
 def main() -> None:
@@ -105,8 +111,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__} threads={torch.get_num_threads()}")
-    bench_pa_mpjpe(args.frames)
-    bench_inference(args.sequence_length)
+    report("pa_mpjpe_batched_vs_numpy_loop", bench_pa_mpjpe(args.frames)["ratio"], ">=", 20)
+    report("inference_batched_vs_window_loop", bench_inference(args.sequence_length)["ratio"],
+           ">=", 5)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from str_lightning.geometry import similarity_procrustes
+from str_lightning.geometry import procrustes_errors
 
 Root = int | tuple[int, ...] | None
 MID_HIP_COMMON14: tuple[int, int] = (2, 3)
@@ -130,9 +130,11 @@ class _PointErrorMetric(_MeanErrorMetric):
         if valid is not None:
             keep = _as_mask(valid, pred.shape[:1], pred.device, owner)
             pred, target = pred[keep], target[keep]
-        self._accumulate(self._frame_errors(pred.double(), target.double()))
+        self._accumulate(self._frame_errors(pred, target))
 
     def _frame_errors(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Per-frame errors (metres, float64) of valid frames in the caller's dtype."""
+        pred, target = pred.double(), target.double()
         pred, target = align_to_root(pred, self.root), align_to_root(target, self.root)
         return (pred - target).norm(dim=-1).mean(-1)
 
@@ -172,8 +174,7 @@ class PAMPJPE(_PointErrorMetric):
         super().__init__(root=None, **kwargs)
 
     def _frame_errors(self, pred: Tensor, target: Tensor) -> Tensor:
-        aligned = similarity_procrustes(pred, target)
-        return (aligned - target).norm(dim=-1).mean(-1)
+        return procrustes_errors(pred, target).mean(-1)
 
 
 class AccelError(_MeanErrorMetric):

@@ -92,10 +92,18 @@ class TimeDomainEnhancement(nn.Module):
         self.gru = GRUBlock(feature_dim, hidden_size, num_layers)
 
     def excitation(self, features: Tensor) -> Tensor:
-        """The spatial offset weight map A1, ``(B, D)`` in (0, 1)."""
-        spatial = self.conv(features.transpose(1, 2)).transpose(1, 2)
-        offset = spatial.diff(dim=1) - features.diff(dim=1)
-        return torch.sigmoid(offset.mean(dim=1))
+        """The spatial offset weight map A1, ``(B, D)`` in (0, 1).
+
+        ``mean_t M1`` telescopes to ``((S(T) - S(1)) - (F(T) - F(1))) / (T - 1)``, and
+        ``S(T) - S(1) = W_0 F(T-1) + W_1 (F(T) - F(1)) - W_2 F(2)`` for the kernel taps
+        ``W_k`` (zero padding): one matrix product instead of the convolution over every frame.
+        """
+        length = features.shape[1]
+        taps = torch.stack((features[:, -2], features[:, -1] - features[:, 0], -features[:, 1]),
+                           dim=-1)  # (B, D, 3), the layout of the conv weight (D, D, 3)
+        spatial_change = functional.linear(taps.flatten(1), self.conv.weight.flatten(1))
+        feature_change = features[:, -1] - features[:, 0]
+        return torch.sigmoid((spatial_change - feature_change) / (length - 1))
 
     def forward(self, features: Tensor) -> Tensor:
         temporal = self.gru(features[:, : self.target_index + 1])[:, -1]
