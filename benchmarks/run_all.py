@@ -41,14 +41,14 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bench_data  # noqa: E402
-import bench_metrics  # noqa: E402
-from benchmark_report import MISS_REASONS, NO_MISS, REPORT  # noqa: E402
-from lightning.pytorch import Callback, Trainer  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+import bench_data
+import bench_metrics
+from benchmark_report import MISS_REASONS, NO_MISS, REPORT
+from lightning.pytorch import Callback, Trainer
+from torch.utils.data import DataLoader
 
-from str_lightning.modules import PoseShapeModule  # noqa: E402
-from str_lightning.nets import STREncoder, TCMREncoder, VIBEEncoder  # noqa: E402
+from str_lightning.modules import PoseShapeModule
+from str_lightning.nets import STREncoder, TCMREncoder, VIBEEncoder
 
 BATCH, SEQ_LEN, FEATURE_DIM = 32, 16, 2048
 VARIANTS = {"STR": STREncoder, "TCMR-like": TCMREncoder, "VIBE-like": VIBEEncoder}
