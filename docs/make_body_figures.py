@@ -10,23 +10,22 @@ from pathlib import Path
 
 import torch
 
+from datamodules.synthetic.demo import walking_rotmats
 from str_lightning.body import BodyModel
-from str_lightning.body.demo import walking_poses
 from str_lightning.body.render import render_views
-from str_lightning.geometry import axis_angle_to_rotmat
 
 OUT = Path(__file__).resolve().parent / "img" / "mannequin.png"
 
 
 def main() -> Path:
     body = BodyModel("mannequin")
-    rest = torch.zeros(1, 24, 3)
-    walk = walking_poses(8)[1:2]
-    pose = torch.cat((rest, rest, walk))
+    rest = torch.eye(3).expand(1, 24, 3, 3)
+    walk = walking_rotmats(8)[0:1]
+    rotmat = torch.cat((rest, rest, walk))
     betas = torch.zeros(3, 10)
     betas[1, :2] = torch.tensor((2.0, 2.0))  # taller and broader
     with torch.no_grad():
-        vertices = body(axis_angle_to_rotmat(pose), betas).vertices.numpy()
+        vertices = body(rotmat, betas).vertices.numpy()
     titles = ["rest, betas = 0", "betas[0:2] = 2", "walking"]
     return render_views(list(vertices), body.faces, titles, OUT, panel_size=3.4)
 

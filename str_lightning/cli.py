@@ -100,8 +100,8 @@ def _add_body_commands(groups: argparse._SubParsersAction) -> None:
 
     demo = commands.add_parser(
         "demo", help="pose a body model through a short walk and draw it",
-        description="Pose the body model through a short walking sequence with smplx and write "
-        "a filmstrip picture (front and side views) to OUT/walk.png.",
+        description="Pose the body model through the synthetic benchmark's walk with smplx and "
+        "write a filmstrip picture (front and side views) to OUT/walk.png.",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
     demo.add_argument("--model", default="mannequin", help="'mannequin' or an SMPL directory")
@@ -125,7 +125,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from str_lightning.body.demo import walk_filmstrip
+    from datamodules.synthetic.demo import walk_filmstrip
 
     print(walk_filmstrip(args.out, model_path=args.model, frames=args.frames))
     return 0
