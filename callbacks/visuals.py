@@ -33,7 +33,7 @@ from str_lightning.body.joints import joint_names
 from str_lightning.body.render import render_views
 from str_lightning.evaluation.protocols import target_joints
 from str_lightning.geometry import project_to_crop
-from str_lightning.metrics import align_to_root
+from str_lightning.metrics import align_to_root, second_difference
 
 # Bones by joint name; a joint set draws the bones whose two ends it has.
 BONES = (
@@ -133,7 +133,7 @@ def per_frame_acceleration(joints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     NaN where frame ``t`` or a neighbour is invalid and at both ends."""
     acceleration = np.full(joints.shape, np.nan)
     inner = valid[:-2] & valid[1:-1] & valid[2:]
-    second = joints[:-2] - 2 * joints[1:-1] + joints[2:]
+    second = second_difference(joints)
     acceleration[1:-1][inner] = second[inner]
     return acceleration
 

@@ -204,11 +204,12 @@ class AccelError(_MeanErrorMetric):
         pred = torch.where(frame_mask, pred.detach().double(), 0.0)
         target = torch.where(frame_mask, target.detach().double(), 0.0)
         pred, target = align_to_root(pred, self.root), align_to_root(target, self.root)
-        error = (_second_difference(pred) - _second_difference(target)).norm(dim=-1).mean(-1)
+        error = (second_difference(pred) - second_difference(target)).norm(dim=-1).mean(-1)
         counted = keep[..., :-2] & keep[..., 1:-1] & keep[..., 2:]
         self._accumulate(error[counted])
 
 
-def _second_difference(x: Tensor) -> Tensor:
-    """``x[t-1] - 2 x[t] + x[t+1]`` along the frame axis (dim -3): ``(..., T-2, J, 3)``."""
+def second_difference(x: Tensor) -> Tensor:
+    """``x[t-1] - 2 x[t] + x[t+1]`` along the frame axis (dim -3): ``(..., T-2, J, 3)``
+    (numpy arrays work too)."""
     return x[..., :-2, :, :] - 2 * x[..., 1:-1, :, :] + x[..., 2:, :, :]
