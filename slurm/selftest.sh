@@ -212,7 +212,10 @@ data:
   motion_dataset: $data/motion
   batch_size: 8
   steps_per_epoch: 10
-  num_workers: 1
+  # No DataLoader workers: forking them from a DDP rank whose Gloo threads are running hung
+  # once in a resumed job (docs/slurm.md). Worker signal handling is tested in
+  # tests/test_preemption.py with a real worker.
+  num_workers: 0
 EOF
   log "synthetic data in $data"
 }
