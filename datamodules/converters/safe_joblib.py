@@ -21,12 +21,13 @@ the array bytes. joblib itself relies on the same property.
 
 from __future__ import annotations
 
-import codecs
 import pickle
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from str_lightning.safe_pickle import array_global
 
 # The first bytes of the files joblib's compressors write (zlib, gzip, bz2, xz, lzma, lz4) and of
 # the pre-0.10 joblib format ("ZF"). An uncompressed pickle of protocol >= 2 starts with PROTO.
@@ -43,25 +44,6 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 class JoblibFormatError(ValueError):
     """The file is not an uncompressed joblib pickle we can read (or it is truncated)."""
-
-
-def numpy_global(module: str, name: str) -> Any | None:
-    """The numpy object a pickle may name to rebuild arrays, dtypes and scalars, else None.
-
-    numpy 1.x pickles say ``numpy.core.multiarray``, numpy 2 writes ``numpy._core.multiarray``;
-    both resolve to the installed numpy's module.
-    """
-    if module == "numpy" and name in ("ndarray", "dtype"):
-        return getattr(np, name)
-    if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in (
-        "_reconstruct", "scalar",
-    ):
-        try:
-            from numpy._core import multiarray  # numpy >= 2
-        except ImportError:  # pragma: no cover - numpy 1.x
-            from numpy.core import multiarray
-        return getattr(multiarray, name)
-    return None
 
 
 class _ArrayWrapper:
@@ -109,13 +91,11 @@ class _RestrictedUnpickler(pickle._Unpickler):
         self.path = path
 
     def find_class(self, module: str, name: str) -> Any:
-        found = numpy_global(module, name)
+        found = array_global(module, name)
         if found is not None:
             return found
         if module == "joblib.numpy_pickle" and name == "NumpyArrayWrapper":
             return _ArrayWrapper
-        if module == "_codecs" and name == "encode":  # protocol-2 pickles store bytes this way
-            return codecs.encode
         raise UnsafePickleError(
             f"{self.path}: refusing to load global {module}.{name}; a db file may only hold "
             "numpy arrays, numpy scalars and builtin containers/strings"

@@ -15,7 +15,6 @@ no pickle can run code and neither chumpy nor scipy is imported.
 
 from __future__ import annotations
 
-import codecs
 import io
 import pickle
 import zipfile
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from str_lightning.safe_pickle import array_global
 
 MANNEQUIN = "mannequin"
 NUM_VERTICES = 6890
@@ -213,30 +214,18 @@ def _reconstructor(cls, base, state):
     return object.__new__(cls)
 
 
-def _numpy_multiarray():
-    try:
-        from numpy._core import multiarray  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    return multiarray
-
-
 class _SafeSmplUnpickler(pickle.Unpickler):
     """Allows numpy arrays, chumpy objects (as ``_ChumpyArray``) and scipy CSC/CSR matrices
     (as ``_SparseMatrix``); every other global raises ``UnpicklingError``."""
 
     def find_class(self, module: str, name: str):
-        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray"):
-            if name in ("ndarray", "dtype") and module == "numpy":
-                return getattr(np, name)
-            if name in ("_reconstruct", "scalar") and module != "numpy":
-                return getattr(_numpy_multiarray(), name)
+        found = array_global(module, name)
+        if found is not None:
+            return found
         if module in ("copy_reg", "copyreg") and name == "_reconstructor":
             return _reconstructor
         if module in ("__builtin__", "builtins") and name == "object":
             return object
-        if module == "_codecs" and name == "encode":  # how protocol-2 pickles store bytes
-            return codecs.encode
         if module == "chumpy" or module.startswith("chumpy."):
             return _ChumpyArray
         if module.startswith("scipy.sparse") and name in ("csc_matrix", "csr_matrix"):
