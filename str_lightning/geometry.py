@@ -46,6 +46,24 @@ def axis_angle_to_rotmat(axis_angle: torch.Tensor) -> torch.Tensor:
     return eye + sinc * k + cosc * (k @ k)
 
 
+def axis_rotation(angle: torch.Tensor, axis: int) -> torch.Tensor:
+    """Rotations by ``angle`` ``(...)`` about coordinate axis ``axis`` (0 = x, 1 = y, 2 = z),
+    ``(..., 3, 3)``, right-handed."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    out = torch.zeros(*angle.shape, 3, 3, dtype=angle.dtype, device=angle.device)
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]  # the plane the rotation acts in
+    out[..., axis, axis] = 1
+    out[..., i, i], out[..., j, j] = c, c
+    out[..., i, j], out[..., j, i] = -s, s
+    return out
+
+
+def euler_to_rotmat(euler: torch.Tensor) -> torch.Tensor:
+    """Euler angles ``(..., 3)`` = (x, y, z) to ``Rx(x) @ Ry(y) @ Rz(z)``, ``(..., 3, 3)``."""
+    x, y, z = euler.unbind(-1)
+    return axis_rotation(x, 0) @ axis_rotation(y, 1) @ axis_rotation(z, 2)
+
+
 def rotmat_to_axis_angle(rotmat: torch.Tensor) -> torch.Tensor:
     """Rotation matrices ``(..., 3, 3)`` to axis-angle ``(..., 3)`` with angle in ``[0, pi]``.
 

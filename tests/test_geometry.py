@@ -148,3 +148,13 @@ def test_procrustes_never_reflects():
         scale = (s * [1, 1, d]).sum() / (pc**2).sum()
         np.testing.assert_allclose(a, scale * pc @ r.T + t.mean(0), atol=1e-10)
         assert np.linalg.det(r) == pytest.approx(1.0)
+
+
+def test_euler_to_rotmat_composes_axis_rotations():
+    angles = torch.tensor([0.3, -1.1, 2.0], dtype=torch.float64)
+    expected = torch.eye(3, dtype=torch.float64)
+    for axis in range(3):
+        unit = torch.zeros(3, dtype=torch.float64)
+        unit[axis] = angles[axis]
+        expected = expected @ g.axis_angle_to_rotmat(unit)  # Rx @ Ry @ Rz
+    assert torch.allclose(g.euler_to_rotmat(angles), expected, atol=1e-12)

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules.synthetic.motion import euler_to_rotmat, walk
+from datamodules.synthetic.motion import walk
 from str_lightning.body import MANNEQUIN, BodyModel
 from str_lightning.body.render import render_views
+from str_lightning.geometry import euler_to_rotmat
 
 
 def walking_rotmats(frames: int, seed: int = 0) -> torch.Tensor:
@@ -17,7 +18,7 @@ def walking_rotmats(frames: int, seed: int = 0) -> torch.Tensor:
     body's own frame (y up, facing +z)."""
     t = np.arange(frames) / frames  # one second: about one cycle at the walk's 0.8-1.1 Hz
     curves = walk(t, np.random.default_rng(seed))
-    return torch.from_numpy(euler_to_rotmat(curves.euler)).float()
+    return euler_to_rotmat(torch.from_numpy(curves.euler)).float()
 
 
 def walk_filmstrip(out_dir: Path, model_path: str = MANNEQUIN, frames: int = 8) -> Path:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from str_lightning.body.joints import SMPL24
-from str_lightning.geometry import rotmat_to_axis_angle
+from str_lightning.geometry import axis_rotation, euler_to_rotmat, rotmat_to_axis_angle
 
 FPS = 30.0
 JOINT = {name: index for index, name in enumerate(SMPL24)}
@@ -247,22 +247,6 @@ def smooth_noise(rng: np.random.Generator, t: np.ndarray, shape: tuple[int, ...]
     return np.sin(angles).sum(axis=1) / waves
 
 
-def euler_to_rotmat(euler: np.ndarray) -> np.ndarray:
-    """Euler angles ``(..., 3)`` to matrices ``Rx(x) @ Ry(y) @ Rz(z)`` ``(..., 3, 3)``."""
-    x, y, z = np.moveaxis(euler, -1, 0)
-    return _rot(x, 0) @ _rot(y, 1) @ _rot(z, 2)
-
-
-def _rot(angle: np.ndarray, axis: int) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    out = np.zeros((*np.shape(angle), 3, 3))
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]  # the plane the rotation acts in
-    out[..., axis, axis] = 1
-    out[..., i, i], out[..., j, j] = c, c
-    out[..., i, j], out[..., j, i] = -s, s
-    return out
-
-
 def generate_motion(rng: np.random.Generator, frames: int,
                     settings: MotionSettings = MotionSettings()) -> Motion:
     """A video of ``frames`` frames at :data:`FPS`: cross-faded motion segments, smooth noise,
@@ -278,10 +262,10 @@ def generate_motion(rng: np.random.Generator, frames: int,
         yaw_rate += weight * curves.yaw_rate
     euler += NOISE_AMPLITUDE[None, :, None] * smooth_noise(rng, t, (24, 3))
     euler = np.clip(euler, JOINT_LIMITS[..., 0], JOINT_LIMITS[..., 1])
-    rotmat = euler_to_rotmat(euler)
+    rotmat = euler_to_rotmat(torch.from_numpy(euler))
     rotmat[:, 0] = _camera_from_world(rng, t, settings) @ _heading(rng, t, yaw_rate, settings) \
         @ rotmat[:, 0]
-    axis_angle = rotmat_to_axis_angle(torch.from_numpy(rotmat)).numpy()
+    axis_angle = rotmat_to_axis_angle(rotmat).numpy()
     return Motion(axis_angle.reshape(frames, 72).astype(np.float32), segments)
 
 
@@ -313,17 +297,18 @@ def _blend_weights(t: np.ndarray, boundaries: list[int], tau: float) -> np.ndarr
 
 
 def _heading(rng: np.random.Generator, t: np.ndarray, yaw_rate: np.ndarray,
-             settings: MotionSettings) -> np.ndarray:
+             settings: MotionSettings) -> torch.Tensor:
     """World rotation about the vertical (y): start heading, the motions' turns, slow drift."""
     turned = np.concatenate(([0.0], np.cumsum(yaw_rate[1:]) / FPS))
     heading = rng.uniform(-np.pi, np.pi) + turned \
         + settings.heading_drift * smooth_noise(rng, t, (), freq=(0.05, 0.3))
-    return _rot(heading, 1)
+    return axis_rotation(torch.from_numpy(heading), 1)
 
 
 def _camera_from_world(rng: np.random.Generator, t: np.ndarray,
-                       settings: MotionSettings) -> np.ndarray:
+                       settings: MotionSettings) -> torch.Tensor:
     """``Rx(pi)`` (y-up body to y-down camera) after a drifting camera roll and elevation."""
     pitch = rng.uniform(*settings.pitch_range) + 0.05 * smooth_noise(rng, t, (), (0.05, 0.3))
     roll = settings.roll_amplitude * smooth_noise(rng, t, (), (0.05, 0.3))
-    return _rot(np.full_like(t, np.pi), 0) @ _rot(roll, 2) @ _rot(pitch, 0)
+    angles = torch.from_numpy(np.stack((np.full_like(t, np.pi), roll, pitch)))
+    return axis_rotation(angles[0], 0) @ axis_rotation(angles[1], 2) @ axis_rotation(angles[2], 0)
