@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from str_lightning.body.joints import COMMON14, ROOTS, SPIN49
 from str_lightning.geometry import axis_angle_to_rotmat
+from str_lightning.metrics import align_to_root
 
 _COMMON_IN_SPIN = [SPIN49.index(name) for name in COMMON14]
 
@@ -70,10 +71,9 @@ def keypoint_2d_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 
 def keypoint_3d_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     """MSE over the common-14 joints of spin-49 inputs, each set centred on its mid-hip."""
-    pred14, target14 = pred[:, _COMMON_IN_SPIN], target[:, _COMMON_IN_SPIN]
-    root = list(ROOTS["common14"])
-    pred14 = pred14 - pred14[:, root].mean(1, keepdim=True)
-    target14 = target14 - target14[:, root].mean(1, keepdim=True)
+    root = ROOTS["common14"]
+    pred14 = align_to_root(pred[:, _COMMON_IN_SPIN], root)
+    target14 = align_to_root(target[:, _COMMON_IN_SPIN], root)
     return _weighted_mean((pred14 - target14) ** 2, weight)
 
 

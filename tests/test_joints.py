@@ -54,8 +54,3 @@ def test_convert_keeps_batch_dims_and_rejects_wrong_count():
         J.convert_joints(torch.randn(4, 14, 3), "h36m17", "common14")
     with pytest.raises(KeyError, match="unknown joint set"):
         J.joint_names("coco")
-
-
-def test_root_of_is_mid_hip_for_common():
-    x = torch.randn(3, 14, 3)
-    assert torch.allclose(J.root_of(x, "common14")[:, 0], (x[:, 2] + x[:, 3]) / 2)

@@ -282,3 +282,10 @@ def test_align_to_root_uses_the_mean_of_the_root_points():
     aligned = align_to_root(points, (1, 2))
     assert torch.equal(aligned[0, 1] + aligned[0, 2], torch.zeros(3))
     assert torch.equal(align_to_root(points, None), points)
+
+
+def test_common14_root_is_the_mid_hip():
+    from str_lightning.body.joints import ROOTS
+
+    x = torch.randn(3, 14, 3)
+    assert torch.allclose(align_to_root(x, ROOTS["common14"]), x - (x[:, 2:3] + x[:, 3:4]) / 2)

@@ -145,10 +145,3 @@ def convert_joints(joints: np.ndarray | torch.Tensor, src: str, dst: str):
         out = np.zeros(shape, dtype=joints.dtype)
         out[..., dst_idx, :] = joints[..., src_idx, :]
     return out
-
-
-def root_of(joints: np.ndarray | torch.Tensor, joint_set: str):
-    """The evaluation root of ``(..., J, 3)`` joints, shape ``(..., 1, 3)``."""
-    idx = list(ROOTS[joint_set])
-    return joints[..., idx, :].mean(-2, keepdims=True) if isinstance(joints, np.ndarray) \
-        else joints[..., idx, :].mean(-2, keepdim=True)
