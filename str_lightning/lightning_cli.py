@@ -57,9 +57,6 @@ class STRLightningCLI(LightningCLI):
         return Path(run["root"]) / run["project"] / run["experiment"]
 
     def before_instantiate_classes(self) -> None:
-        from callbacks.preemption import preemption_additions
-        from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
-
         config = self.config[self.subcommand] if self.subcommand else self.config
         run_dir = self.run_dir
         config["trainer"]["default_root_dir"] = str(run_dir)
@@ -67,30 +64,38 @@ class STRLightningCLI(LightningCLI):
             if callback["class_path"].endswith("ModelCheckpoint") and not callback["init_args"].get("dirpath"):
                 callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
         if self.subcommand in (None, "fit"):
-            self._add_preemption_handling(config["trainer"], preemption_additions)
-        logger = config["trainer"].get("logger")
-        for entry in logger if isinstance(logger, list) else [logger]:
-            init_args = getattr(entry, "init_args", None)
-            if init_args is not None and init_args.get("save_dir") in (None, "."):
-                init_args["save_dir"] = str(run_dir)
-            if is_wandb_logger_config(entry):
-                fill_wandb_init_args(init_args, config["run"], self.subcommand)
-
-    @staticmethod
-    def _add_preemption_handling(trainer: Any, preemption_additions: Any) -> None:
-        """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
-        callbacks, plugins = preemption_additions(trainer)
-        trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
-        if plugins:
-            existing = trainer.get("plugins")
-            existing = [] if existing is None else existing if isinstance(existing, list) else [existing]
-            trainer["plugins"] = [*existing, *plugins]
+            _add_preemption_handling(config["trainer"])
+        _configure_loggers(config["trainer"].get("logger"), config["run"], run_dir, self.subcommand)
 
     def _resolve_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]
         config["ckpt_path"] = resolve_ckpt_path(config.get("ckpt_path"), self.run_dir)
 
     before_fit = before_validate = before_test = before_predict = _resolve_checkpoint
+
+
+def _add_preemption_handling(trainer: Any) -> None:
+    """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
+    from callbacks.preemption import preemption_additions  # callbacks import us, not v.v.
+
+    callbacks, plugins = preemption_additions(trainer)
+    trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
+    if plugins:
+        existing = trainer.get("plugins")
+        existing = [] if existing is None else existing if isinstance(existing, list) else [existing]
+        trainer["plugins"] = [*existing, *plugins]
+
+
+def _configure_loggers(logger: Any, run: Any, run_dir: Path, subcommand: str | None) -> None:
+    """``save_dir: .`` means the run directory; W&B loggers get project, name and group."""
+    from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
+
+    for entry in logger if isinstance(logger, list) else [logger]:
+        init_args = getattr(entry, "init_args", None)
+        if init_args is not None and init_args.get("save_dir") in (None, "."):
+            init_args["save_dir"] = str(run_dir)
+        if is_wandb_logger_config(entry):
+            fill_wandb_init_args(init_args, run, subcommand)
 
 
 def run_lightning(args: list[str] | None = None) -> int:
