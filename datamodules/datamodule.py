@@ -158,6 +158,9 @@ class ShardDataModule(L.LightningDataModule):
         return self.eval_loaders_for(self.test_datasets, *self._rank_and_world())
 
     def predict_dataloader(self) -> list[DataLoader]:
+        if not self.predict_datasets:
+            raise DataError("nothing to predict: set data.predict_datasets to {name: split "
+                            "directory}, e.g. --data.predict_datasets '{mine: data/shards/mine}'")
         return self.eval_loaders_for(self.predict_datasets, *self._rank_and_world())
 
     def motion_dataloader(self) -> EpochLoader:
