@@ -117,18 +117,19 @@ def test_metrics_from_the_written_files_equal_the_logged_test_metrics(run, groun
         logged["test/synthetic/mpvpe"], abs=1e-3)
 
 
-def _export(run, fmt: str, *extra: str) -> Path:
+def _export(run, fmt: str, *extra: str, files: list[Path] | None = None) -> Path:
     out = run["root"] / "export" / fmt
-    assert main(["export", *map(str, run["files"]), "--format", fmt, "--out", str(out), *extra]) == 0
+    paths = map(str, files or run["files"])
+    assert main(["export", *paths, "--format", fmt, "--out", str(out), *extra]) == 0
     return out
 
 
 def test_export_writes_every_format(run):
     frames = {str(_read(p)["sequence"]): len(_read(p)["frame_id"]) for p in run["files"]}
-    for fmt in ("obj", "ply"):
-        out = _export(run, fmt)
-        for sequence, count in frames.items():
-            assert len(list(out.glob(f"{sequence}_*.{fmt}"))) == count
+    first = str(_read(run["files"][0])["sequence"])
+    for fmt in ("obj", "ply"):  # one sequence: text meshes of every frame take a while
+        out = _export(run, fmt, files=run["files"][:1])
+        assert len(list(out.glob(f"{first}_*.{fmt}"))) == frames[first]
     meshes = _export(run, "npz")
     amass = _export(run, "amass")
     bvh = _export(run, "bvh")
