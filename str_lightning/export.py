@@ -68,10 +68,10 @@ def posed_vertices(body: BodyModel, rotmat: torch.Tensor, betas: np.ndarray) -> 
 
 def write_obj(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
     """A Wavefront OBJ of one mesh (faces are 0-based here, 1-based in the file)."""
-    # one %-formatting of the whole array: ~20x faster than a Python loop over rows
-    text = ("# str-lightning export\n" + "v %.6f %.6f %.6f\n" * len(vertices) % tuple(vertices.ravel().tolist())
-            + "f %d %d %d\n" * len(faces) % tuple((faces + 1).ravel().tolist()))
-    path.write_text(text)
+    # one %-formatting of the whole array: about 3x faster than formatting row by row
+    vertex_lines = "v %.6f %.6f %.6f\n" * len(vertices) % tuple(vertices.ravel().tolist())
+    face_lines = "f %d %d %d\n" * len(faces) % tuple((faces + 1).ravel().tolist())
+    path.write_text("# str-lightning export\n" + vertex_lines + face_lines)
     return path
 
 
