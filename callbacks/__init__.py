@@ -1,1 +1,1 @@
-"""Lightning callbacks: visualisation, preemption, W&B helpers, reports."""
+"""Lightning callbacks: visualisation, preemption, W&B helpers, reports, prediction files."""

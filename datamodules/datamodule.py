@@ -104,8 +104,9 @@ class ShardDataModule(L.LightningDataModule):
     @property
     def feature_dim(self) -> int:
         """The feature dimension D shared by every configured dataset (from the manifests)."""
-        paths = [d.path for d in self.train_datasets] + list(self.val_datasets.values()) + list(
-            self.test_datasets.values())
+        paths = [d.path for d in self.train_datasets] + [
+            path for datasets in (self.val_datasets, self.test_datasets, self.predict_datasets)
+            for path in datasets.values()]
         dims = {path: read_manifest(path).feature_dim for path in paths}
         if not dims or len(set(dims.values())) != 1:
             raise DataError(f"expected one feature dim across the datasets, got {dims}")
@@ -157,6 +158,9 @@ class ShardDataModule(L.LightningDataModule):
         return self.eval_loaders_for(self.test_datasets, *self._rank_and_world())
 
     def predict_dataloader(self) -> list[DataLoader]:
+        if not self.predict_datasets:
+            raise DataError("nothing to predict: set data.predict_datasets to {name: split "
+                            "directory}, e.g. --data.predict_datasets '{mine: data/shards/mine}'")
         return self.eval_loaders_for(self.predict_datasets, *self._rank_and_world())
 
     def motion_dataloader(self) -> EpochLoader:

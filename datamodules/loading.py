@@ -304,6 +304,7 @@ class RankSequences(IterableDataset):
                                 ("kp2d", "kp3d", "pose", "shape", "frame_id") if name in clip}
         item["features"] = torch.from_numpy(clip["features"].astype(np.float32))
         item["valid"] = torch.from_numpy(clip["valid"].astype(bool))
+        item["fps"] = float(clip["meta"]["fps"])
         return {**item, **self._labels(ref.key, is_padding=False)}
 
     def _padding(self) -> dict[str, Any]:
@@ -313,6 +314,7 @@ class RankSequences(IterableDataset):
             "features": torch.zeros(1, self.manifest.feature_dim),
             "kp2d": torch.zeros(1, 49, 3), "pose": torch.zeros(1, 72), "shape": torch.zeros(1, 10),
             "frame_id": torch.zeros(1, dtype=torch.int64), "valid": torch.zeros(1, dtype=torch.bool),
+            "fps": 0.0,
         }
         if joints:
             item["kp3d"] = torch.zeros(1, joints, 3)

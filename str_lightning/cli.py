@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_body_commands(groups)
     _add_data_commands(groups)
     _add_compare_command(groups)
+    _add_export_command(groups)
     return parser
 
 
@@ -60,6 +61,12 @@ def _add_compare_command(groups: argparse._SubParsersAction) -> None:
     from str_lightning.compare import add_compare_command
 
     add_compare_command(groups)
+
+
+def _add_export_command(groups: argparse._SubParsersAction) -> None:
+    from str_lightning.export import add_export_command
+
+    add_export_command(groups)
 
 
 def _add_data_commands(groups: argparse._SubParsersAction) -> None:

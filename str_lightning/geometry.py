@@ -64,6 +64,23 @@ def euler_to_rotmat(euler: torch.Tensor) -> torch.Tensor:
     return axis_rotation(x, 0) @ axis_rotation(y, 1) @ axis_rotation(z, 2)
 
 
+def rotmat_to_euler(rotmat: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`euler_to_rotmat`: ``(..., 3, 3)`` to ``(x, y, z)`` with
+    ``R = Rx(x) @ Ry(y) @ Rz(z)``, ``y`` in ``[-pi/2, pi/2]``, ``x`` and ``z`` in ``(-pi, pi]``.
+
+    At gimbal lock (``|y| = pi/2``) only ``x + z`` or ``x - z`` is determined; ``z = 0`` then.
+    Not differentiable at gimbal lock.
+    """
+    r = rotmat
+    cos_y = torch.hypot(r[..., 0, 0], r[..., 0, 1])
+    y = torch.atan2(r[..., 0, 2], cos_y)
+    locked = cos_y < _EPS
+    x = torch.where(locked, torch.atan2(r[..., 2, 1], r[..., 1, 1]),
+                    torch.atan2(-r[..., 1, 2], r[..., 2, 2]))
+    z = torch.where(locked, torch.zeros_like(y), torch.atan2(-r[..., 0, 1], r[..., 0, 0]))
+    return torch.stack((x, y, z), dim=-1)
+
+
 def rotmat_to_axis_angle(rotmat: torch.Tensor) -> torch.Tensor:
     """Rotation matrices ``(..., 3, 3)`` to axis-angle ``(..., 3)`` with angle in ``[0, pi]``.
 

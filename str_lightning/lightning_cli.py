@@ -5,6 +5,8 @@ ranks and by every requeue of a SLURM job: checkpoints in ``checkpoints/``, the 
 ``cli_config.yaml``, logs. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
 step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
 data's manifests and the window length from the data config, and both are linked into the model.
+``predict`` writes one file per sequence to ``predictions/`` of the run directory
+(:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
 
 CONFIG_FILENAME = "cli_config.yaml"
+PREDICTIONS_DIRNAME = "predictions"
 
 
 class STRLightningCLI(LightningCLI):
@@ -65,13 +68,24 @@ class STRLightningCLI(LightningCLI):
                 callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
         if self.subcommand in (None, "fit"):
             _add_preemption_handling(config["trainer"])
+        if self.subcommand == "predict":
+            from callbacks.predictions import add_prediction_writer  # callbacks import us
+
+            add_prediction_writer(config["trainer"], run_dir / PREDICTIONS_DIRNAME)
         _configure_loggers(config["trainer"].get("logger"), config["run"], run_dir, self.subcommand)
 
     def _resolve_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]
         config["ckpt_path"] = resolve_ckpt_path(config.get("ckpt_path"), self.run_dir)
 
-    before_fit = before_validate = before_test = before_predict = _resolve_checkpoint
+    before_fit = before_validate = before_test = _resolve_checkpoint
+
+    def before_predict(self) -> None:
+        """The writer has the results on disk: unless asked, the trainer keeps none in memory."""
+        self._resolve_checkpoint()
+        config = self.config_init[self.subcommand]
+        if config.get("return_predictions") is None:
+            config["return_predictions"] = False
 
 
 def _add_preemption_handling(trainer: Any) -> None:

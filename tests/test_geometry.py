@@ -158,3 +158,16 @@ def test_euler_to_rotmat_composes_axis_rotations():
         unit[axis] = angles[axis]
         expected = expected @ g.axis_angle_to_rotmat(unit)  # Rx @ Ry @ Rz
     assert torch.allclose(g.euler_to_rotmat(angles), expected, atol=1e-12)
+
+
+def test_rotmat_to_euler_inverts_euler_to_rotmat_gimbal_lock_included():
+    torch.manual_seed(0)
+    angles = torch.rand(500, 3, dtype=torch.float64) * 2 * math.pi - math.pi
+    angles[:, 1] /= 2  # y in [-pi/2, pi/2]: the representative rotmat_to_euler returns
+    recovered = g.rotmat_to_euler(g.euler_to_rotmat(angles))
+    torch.testing.assert_close(recovered, angles, atol=1e-9, rtol=0)
+    locked = torch.tensor([[0.3, math.pi / 2, -1.1], [-2.0, -math.pi / 2, 0.4]], dtype=torch.float64)
+    rotations = g.euler_to_rotmat(locked)
+    euler = g.rotmat_to_euler(rotations)
+    assert (euler[:, 2] == 0).all()
+    torch.testing.assert_close(g.euler_to_rotmat(euler), rotations, atol=1e-9, rtol=0)

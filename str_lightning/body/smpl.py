@@ -85,7 +85,7 @@ class BodyModel(nn.Module):
         """
         smpl = self.smpl
         batch = rotmat.shape[0]
-        rest_joints = self.joint_template + torch.einsum("bl,jcl->bjc", betas, self.joint_shapedirs)
+        rest_joints = self.rest_joints(betas)
         posed_joints, transforms = batch_rigid_transform(rotmat, rest_joints, smpl.parents)
         rotations, translations = transforms[..., :3, :3], transforms[..., :3, 3]
 
@@ -103,6 +103,16 @@ class BodyModel(nn.Module):
         joints54 = torch.cat((posed_joints, landmarks, extra), dim=1)
         return BodyOutput(vertices=None, joints=joints54[:, self.spin_index],
                           smpl_joints=posed_joints)
+
+    def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
+        """The shaped rest joints ``J(betas)`` ``(B, 24, 3)``: where the kinematic tree's joints
+        sit before posing (the bone offsets of the person's own skeleton)."""
+        return self.joint_template + torch.einsum("bl,jcl->bjc", betas, self.joint_shapedirs)
+
+    @property
+    def parents(self) -> list[int]:
+        """Parent index of each of the 24 kinematic-tree joints (-1 for the root)."""
+        return [int(p) for p in self.smpl.parents]
 
     def _register_joint_vertex_subset(self) -> None:
         """Buffers of ``joints_only`` (see there), computed once from the model's arrays."""

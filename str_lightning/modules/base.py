@@ -221,14 +221,19 @@ class PoseShapeModule(LightningModule):
 
     # ------------------------------------------------------------------ prediction
     def predict_step(self, item: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict | None:
-        """Per-frame predictions of one sequence as numpy arrays: ``pose`` (N, 72), ``betas``,
-        ``cam``, ``joints`` (N, 49, 3) spin49, ``vertices`` and ``frame_id``, with the
-        ``sequence`` and ``dataset`` names; None for a padding item."""
+        """Per-frame predictions of one sequence as numpy arrays: ``pose`` (N, 72) axis-angle,
+        ``betas``, ``cam``, ``joints_spin49`` (N, 49, 3), ``joints_h36m17`` (N, 17, 3) (the
+        evaluation joints, ``J_regressor_h36m`` on the mesh), ``vertices`` and ``frame_id``,
+        with the ``sequence`` and ``dataset`` names and the ``fps``; None for a padding item."""
         if item["is_padding"]:
             return None
-        rows = {k: v.cpu().numpy() for k, v in self.predict_frames(item["features"]).items()}
-        rows["frame_id"] = item["frame_id"].cpu().numpy()
-        return {**rows, "sequence": item["sequence"], "dataset": item["dataset"]}
+        rows = self.predict_frames(item["features"])
+        rows["joints_spin49"] = rows.pop("joints")
+        rows["joints_h36m17"] = self.regressor.body.eval_joints(rows["vertices"], "h36m17")
+        arrays = {k: v.cpu().numpy() for k, v in rows.items()}
+        arrays["frame_id"] = item["frame_id"].cpu().numpy()
+        return {**arrays, "sequence": item["sequence"], "dataset": item["dataset"],
+                "fps": item["fps"]}
 
 
 def _drop_python_objects(hparams: dict, keys: tuple[str, ...]) -> None:

@@ -1,0 +1,85 @@
+"""Write ``str-lightning predict``'s per-sequence results to disk as they are computed.
+
+:class:`SequencePredictionWriter` writes what ``PoseShapeModule.predict_step`` returns for one
+sequence to ``<output_dir>/<dataset>/<sequence>.npz`` (the format of
+:mod:`str_lightning.predictions`, docs/predictions.md). Under DDP each sequence belongs to
+exactly one rank (the evaluation loaders' plan) and that rank writes it, so every file is
+written once; padding items (``predict_step`` returns None) write nothing. Files are written
+atomically, so an interrupted run leaves no partial file and a rerun overwrites.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from str_lightning.predictions import FRAME_ARRAYS, prediction_arrays, write_prediction_file
+
+
+class SequencePredictionWriter(BasePredictionWriter):
+    """One prediction file per sequence (see module doc).
+
+    Args:
+        output_dir: where the ``<dataset>/<sequence>.npz`` files go; the CLI sets it to
+            ``<run dir>/predictions`` when left empty.
+        vertices: also write the posed mesh ``(N, V, 3)`` (about 83 kB per frame for SMPL).
+    """
+
+    def __init__(self, output_dir: str | None = None, vertices: bool = False) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir = output_dir
+        self.vertices = vertices
+
+    def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any,
+                           batch_indices: Any, batch: Any, batch_idx: int,
+                           dataloader_idx: int) -> None:
+        if prediction is None:
+            return
+        if not self.output_dir:
+            raise ValueError("SequencePredictionWriter: output_dir is not set (the str-lightning "
+                             "CLI sets it to <run dir>/predictions)")
+        names = [*FRAME_ARRAYS, *(["vertices"] if self.vertices else [])]
+        fields = {
+            "dataset": prediction["dataset"], "sequence": prediction["sequence"],
+            "fps": prediction["fps"], "model": _class_path(pl_module),
+            "encoder": _class_path(pl_module.encoder),
+            "body_model": pl_module.hparams.get("body_model", ""),
+            "checkpoint": trainer.ckpt_path or "",
+        }
+        arrays = prediction_arrays({name: prediction[name] for name in names}, fields)
+        path = Path(self.output_dir) / _file_name(prediction["dataset"]) / (
+            _file_name(prediction["sequence"]) + ".npz")
+        write_prediction_file(path, arrays)
+
+
+def _class_path(obj: object) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _file_name(name: str) -> str:
+    """``name`` as one path component (sample keys are already safe; dataset names may not be)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+    if not safe:
+        raise ValueError(f"cannot make a file name of {name!r}")
+    return safe
+
+
+WRITER_CLASS_PATH = f"{__name__}.{SequencePredictionWriter.__qualname__}"
+
+
+def add_prediction_writer(trainer_config: Any, output_dir: Path) -> None:
+    """What the CLI does to a ``predict`` trainer config: give a configured
+    :class:`SequencePredictionWriter` without ``output_dir`` the run's ``predictions/``, or add
+    one writing there when none is configured."""
+    callbacks = trainer_config.get("callbacks") or []
+    writers = [c for c in callbacks
+               if hasattr(c, "get") and str(c.get("class_path", "")).endswith("SequencePredictionWriter")]
+    for writer in writers:
+        if not writer["init_args"].get("output_dir"):
+            writer["init_args"]["output_dir"] = str(output_dir)
+    if not writers:
+        trainer_config["callbacks"] = [*callbacks, {"class_path": WRITER_CLASS_PATH,
+                                                    "init_args": {"output_dir": str(output_dir)}}]
