@@ -9,7 +9,8 @@ step is what Lightning's automatic optimisation runs per batch: ``compute_losses
 train mode, regressor on every supervised output, the paper's loss), backward, Adam. The
 readings take turns step by step, so a change in the machine's load hits all of them alike;
 the table gives each one's median over ``--repeats`` steps (after one warm-up step) and its
-ratio to the default.
+ratio to the default. The last column times the encoder alone in eval mode on 128 windows (one
+batch of whole-sequence inference, ``eval_window_batch``), the same way.
 """
 
 from __future__ import annotations
@@ -38,25 +39,34 @@ READINGS: dict[str, dict] = {
 }
 SYNTHETIC = {"feature_dim": 256, "regressor_hidden_size": 256, "hidden_size": 128,
              "num_layers": 1, "integration_hidden_size": 64}
+EVAL_WINDOWS = 128
 
 
-def step_times(repeats: int, batch_size: int) -> dict[str, list[float]]:
-    """Seconds of each training step, per reading, the readings interleaved."""
+def measure(repeats: int, batch_size: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds of each training step and of each eval-mode encoder pass, per reading, the
+    readings interleaved."""
     device = torch.device("cpu")
     batch = random_train_batch(batch_size, SYNTHETIC["feature_dim"], device)
+    windows = random_train_batch(EVAL_WINDOWS, SYNTHETIC["feature_dim"], device)["features"]
     runs = {}
     for name, switches in READINGS.items():
         module = build_module(STREncoder, device, **SYNTHETIC, **switches)
         optimizer = module.configure_optimizers()["optimizer"]
         optimizer_step(module, optimizer, batch)  # warm-up
         runs[name] = (module, optimizer)
-    times: dict[str, list[float]] = {name: [] for name in READINGS}
+    train: dict[str, list[float]] = {name: [] for name in READINGS}
+    evaluate: dict[str, list[float]] = {name: [] for name in READINGS}
     for _ in range(repeats):
         for name, (module, optimizer) in runs.items():
             start = time.perf_counter()
             optimizer_step(module, optimizer, batch)
-            times[name].append(time.perf_counter() - start)
-    return times
+            train[name].append(time.perf_counter() - start)
+            with torch.no_grad():
+                start = time.perf_counter()
+                module.encoder.eval()(windows, train=False)
+                evaluate[name].append(time.perf_counter() - start)
+            module.encoder.train()
+    return train, evaluate
 
 
 def main() -> None:
@@ -64,17 +74,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
-    times = step_times(args.repeats, args.batch)
-    medians = {name: statistics.median(values) for name, values in times.items()}
+    train, evaluate = measure(args.repeats, args.batch)
+    medians = {name: statistics.median(values) for name, values in train.items()}
+    eval_medians = {name: statistics.median(values) for name, values in evaluate.items()}
     print(f"training step (forward + backward + Adam), batch {args.batch} x 16 x "
           f"{SYNTHETIC['feature_dim']}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread(s), median of {args.repeats}\n")
-    print("| reading | ms per step | min-max ms | ratio to default |")
-    print("|---|---|---|---|")
+    print("| reading | ms per step | min-max ms | ratio to default | eval encoder ms (ratio) |")
+    print("|---|---|---|---|---|")
     for name, median in medians.items():
-        spread = f"{1000 * min(times[name]):,.0f}-{1000 * max(times[name]):,.0f}"
+        spread = f"{1000 * min(train[name]):,.0f}-{1000 * max(train[name]):,.0f}"
         print(f"| {name} | {1000 * median:,.0f} | {spread} | "
-              f"{median / medians['default']:.2f} |")
+              f"{median / medians['default']:.2f} | {1000 * eval_medians[name]:,.0f} "
+              f"({eval_medians[name] / eval_medians['default']:.2f}) |")
 
 
 if __name__ == "__main__":
