@@ -18,8 +18,8 @@ def gru(inputs: int, hidden: int, layers: int, bidirectional: bool = False) -> i
     return total
 
 
-def gru_block(dim: int, hidden: int, layers: int) -> int:
-    return gru(dim, hidden, layers) + linear(hidden, dim)
+def gru_block(dim: int, hidden: int, layers: int, bidirectional: bool = False) -> int:
+    return gru(dim, hidden, layers, bidirectional) + linear((1 + bidirectional) * hidden, dim)
 
 
 def integration(inputs: int, dim: int, hidden: int = 256) -> int:
@@ -56,6 +56,17 @@ def str_total(dim: int, seq_len: int, hidden: int, layers: int, att: int, tenden
     branches = str_branches(dim, seq_len, hidden, layers, att)
     kept = sum(v for k, v in branches.items() if not dropped.get(k, False))
     return kept + integration(tendency, dim, att)
+
+
+def str_reading_total(dim: int, seq_len: int, hidden: int, layers: int, att: int,
+                      supervise_frames: str = "middle", ttr_bidirectional: bool = False,
+                      ste_time_excitation: str = "global") -> int:
+    """Full STR under a reading: all-frame supervision builds TTR's 4th GRU block, bidirectional
+    TTR blocks replace the causal ones, the per-frame STE excitation adds nothing."""
+    ttr_blocks = 3 if supervise_frames == "all" else 2
+    return (str_total(dim, seq_len, hidden, layers, att)
+            - str_branches(dim, seq_len, hidden, layers, att)["ttr"]
+            + ttr_blocks * gru_block(dim, hidden, layers, ttr_bidirectional))
 
 
 def spin_regressor_keys(dim: int, hidden: int) -> dict[str, tuple[int, ...]]:

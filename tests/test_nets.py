@@ -3,7 +3,14 @@ counts, shapes, gradients, ablation switches and the STR components' equations."
 
 import pytest
 import torch
-from nets_helpers import conv1d, gru_block, integration, str_branches, str_total
+from nets_helpers import (
+    conv1d,
+    gru_block,
+    integration,
+    str_branches,
+    str_reading_total,
+    str_total,
+)
 
 from str_lightning.nets import (
     GRUBlock,
@@ -12,7 +19,12 @@ from str_lightning.nets import (
     TCMREncoder,
     VIBEEncoder,
 )
-from str_lightning.nets.str import SpectralFilter, TemporalTendencyReasoning, TimeDomainEnhancement
+from str_lightning.nets.str import (
+    FrequencyDomainEnhancement,
+    SpectralFilter,
+    TemporalTendencyReasoning,
+    TimeDomainEnhancement,
+)
 
 SMALL = {"feature_dim": 24, "hidden_size": 12, "num_layers": 2}
 SMALL_ATT = 8  # Integration / TemporalAttention hidden size in small models
@@ -23,6 +35,14 @@ ENCODERS = {
 }
 ABLATIONS = ("use_ttr", "use_ste", "use_ste_time", "use_ste_freq", "use_self_integration",
              "use_cross_integration")
+READINGS = {  # docs/str.md, "Readings as switches"
+    "default": {},
+    "all_frames": {"supervise_frames": "all"},
+    "ttr_bidirectional": {"ttr_bidirectional": True},
+    "ste_per_frame": {"ste_time_excitation": "per_frame"},
+    "all_three": {"supervise_frames": "all", "ttr_bidirectional": True,
+                  "ste_time_excitation": "per_frame"},
+}
 
 
 def trainable(module: torch.nn.Module) -> int:
@@ -53,6 +73,16 @@ def test_paper_dimension_parameter_counts(cls, expected):
 
 def test_str_paper_count_is_the_documented_one():
     assert str_total(2048, 16, 1024, 2, 256) == 124_844_825
+
+
+@pytest.mark.parametrize(("reading", "documented"), [
+    ("default", 124_844_825), ("all_frames", 142_684_953), ("ttr_bidirectional", 173_103_897),
+    ("ste_per_frame", 124_844_825), ("all_three", 215_073_561)])
+def test_str_reading_paper_counts(reading, documented):
+    with torch.device("meta"):
+        model = STREncoder(**READINGS[reading])
+    assert trainable(model) == str_reading_total(2048, 16, 1024, 2, 256, **READINGS[reading])
+    assert trainable(model) == documented
 
 
 # ---------------------------------------------------------------- shapes
@@ -127,6 +157,81 @@ def test_str_gives_every_parameter_a_gradient(switch):
 
 def ttr_recurrent_weight(name: str) -> bool:
     return name.startswith("ttr.") and ".weight_hh_" in name
+
+
+# Exactly the parameters that get no gradient under each reading (two-layer GRUs). Causal TTR
+# blocks run one step from a zero state at the middle frame; bidirectional ones do too in the
+# forward direction of their last layer (the reverse direction and the layer below it, read by
+# the reverse direction of the last layer at every frame, do not); at every frame nothing is dead.
+NO_GRADIENT = {
+    "default": ["ttr.grus.0.gru.weight_hh_l0", "ttr.grus.0.gru.weight_hh_l1",
+                "ttr.grus.1.gru.weight_hh_l0", "ttr.grus.1.gru.weight_hh_l1"],
+    "all_frames": [],
+    "ttr_bidirectional": ["ttr.grus.0.gru.weight_hh_l1", "ttr.grus.1.gru.weight_hh_l1"],
+    "ste_per_frame": ["ttr.grus.0.gru.weight_hh_l0", "ttr.grus.0.gru.weight_hh_l1",
+                      "ttr.grus.1.gru.weight_hh_l0", "ttr.grus.1.gru.weight_hh_l1"],
+    "all_three": [],
+}
+
+
+@pytest.mark.parametrize("reading", sorted(READINGS))
+def test_parameters_without_gradient_under_each_reading(reading):
+    torch.manual_seed(1)
+    # Integrations 32 wide: at 8, all units of a ReLU layer start dead for some seeds.
+    encoder = STREncoder(seq_len=16, integration_hidden_size=32, **SMALL, **READINGS[reading])
+    out = encoder(window(3, 16), train=True)
+    loss = sum(t.square().sum() for t in (out.features, *out.auxiliary.values()))
+    loss.backward()
+    dead = [n for n, p in encoder.named_parameters() if p.grad is None or not p.grad.any()]
+    assert dead == NO_GRADIENT[reading]
+
+
+@pytest.mark.parametrize("fusion", ["after_gru", "before_gru"])
+def test_bidirectional_ttr_reaches_the_middle_frame_through_its_reverse_recurrence(fusion):
+    """Why only the last layer's forward ``weight_hh`` is exempt above: the reverse direction
+    runs over every frame of fragments 2 and 3 (for ``before_gru`` GRU_2's whole output also
+    feeds GRU_3, so GRU_2 has no exempt weight at all)."""
+    torch.manual_seed(2)
+    ttr = TemporalTendencyReasoning(6, 16, 5, 2, target_index=8, fusion=fusion,
+                                    bidirectional=True)
+    features = window(2, 16, 6)
+    before = ttr(features)
+    exempt = ["grus.1.gru.weight_hh_l1"] + (["grus.0.gru.weight_hh_l1"]
+                                             if fusion == "after_gru" else [])
+    parameters = dict(ttr.named_parameters())
+    with torch.no_grad():
+        for name in exempt:
+            parameters[name].normal_()
+    torch.testing.assert_close(ttr(features), before)
+    with torch.no_grad():
+        parameters["grus.1.gru.weight_hh_l1_reverse"].normal_()
+    assert not torch.allclose(ttr(features), before)
+    later = features.clone()
+    later[:, 11] += 1.0  # the last frame of fragment 3 reaches T/2 only backwards
+    assert not torch.allclose(ttr(later), ttr(features))
+
+
+@pytest.mark.parametrize("reading", ["all_frames", "all_three"])
+def test_all_frame_supervision_trains_every_frame_and_evaluates_the_middle_one(reading):
+    torch.manual_seed(3)
+    encoder = small_str(**READINGS[reading])
+    features = window(2, 16)
+    dim = SMALL["feature_dim"]
+    assert encoder.target_frames == "middle" and len(encoder.ttr.grus) == 3
+    with torch.no_grad():
+        trained = encoder(features, train=True)
+        evaluated = encoder(features, train=False)
+    assert trained.features.shape == (2, 16, dim)
+    assert {k: v.shape for k, v in trained.auxiliary.items()} == {
+        "self_fused": (2, dim), "cross_fused": (2, dim)}
+    torch.testing.assert_close(evaluated.features, trained.features[:, 8])
+
+
+def test_bad_reading_values_are_rejected():
+    with pytest.raises(ValueError, match="supervise_frames must be 'middle' or 'all', got 'last'"):
+        small_str(supervise_frames="last")
+    with pytest.raises(ValueError, match="ste_time_excitation .* got 'mean'"):
+        small_str(ste_time_excitation="mean")
 
 
 def test_ttr_recurrent_weights_cannot_reach_the_middle_frame():
@@ -232,24 +337,40 @@ def test_ttr_rejects_a_window_not_divisible_by_four(seq_len):
 # ---------------------------------------------------------------- STR components vs. the equations
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("fusion", ["after_gru", "before_gru"])
 @pytest.mark.parametrize("seq_len", [8, 16])
-def test_ttr_middle_frame_equals_the_full_equation(fusion, seq_len):
+def test_ttr_middle_frame_equals_the_full_equation(fusion, seq_len, bidirectional):
     """Eq. 1-2 over the whole window, with a 4th GRU, read at the middle frame."""
     torch.manual_seed(4)
     dim, hidden, layers = 6, 5, 2
-    ttr = TemporalTendencyReasoning(dim, seq_len, hidden, layers, seq_len // 2, fusion)
-    fourth = GRUBlock(dim, hidden, layers)
+    ttr = TemporalTendencyReasoning(dim, seq_len, hidden, layers, seq_len // 2, fusion,
+                                    bidirectional)
+    fourth = GRUBlock(dim, hidden, layers, bidirectional)
     features = window(3, seq_len, dim)
-    fragments = features.split(seq_len // 4, dim=1)
+    reference = ttr_full_equation(features, [*ttr.grus, fourth], fusion)
+    torch.testing.assert_close(ttr(features), reference[:, seq_len // 2])
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("fusion", ["after_gru", "before_gru"])
+def test_ttr_at_every_frame_is_the_full_equation(fusion, bidirectional):
+    torch.manual_seed(4)
+    ttr = TemporalTendencyReasoning(6, 16, 5, 2, None, fusion, bidirectional)
+    features = window(3, 16, 6)
+    assert len(ttr.grus) == 3
+    torch.testing.assert_close(ttr(features), ttr_full_equation(features, ttr.grus, fusion))
+
+
+def ttr_full_equation(features: torch.Tensor, grus, fusion: str) -> torch.Tensor:
+    fragments = features.split(features.shape[1] // 4, dim=1)
     outputs = [fragments[0]]
-    for gru, fragment in zip([*ttr.grus, fourth], fragments[1:]):
+    for gru, fragment in zip(grus, fragments[1:]):
         if fusion == "after_gru":
             outputs.append(gru(fragment) + outputs[-1])
         else:
             outputs.append(gru(fragment + outputs[-1]))
-    reference = features + torch.cat(outputs, dim=1)
-    torch.testing.assert_close(ttr(features), reference[:, seq_len // 2])
+    return features + torch.cat(outputs, dim=1)
 
 
 def test_ste_time_excitation_follows_equation_3():
@@ -262,6 +383,38 @@ def test_ste_time_excitation_follows_equation_3():
     torch.testing.assert_close(ste.excitation(features), torch.sigmoid(m1.mean(1)))
     expected = ste.gru(features)[:, 4] * torch.sigmoid(m1.mean(1))
     torch.testing.assert_close(ste(features), expected)
+
+
+def test_ste_time_per_frame_excitation_uses_each_frames_offset():
+    """A1(t) = sigmoid(M1(t)), M1(t) the offset to the next frame; the last frame reuses T-2's."""
+    torch.manual_seed(5)
+    features = window(2, 8, 6)
+    every = TimeDomainEnhancement(6, 5, 1, target_index=None, excitation="per_frame")
+    spatial = every.conv(features.transpose(1, 2)).transpose(1, 2)
+    m1 = spatial.diff(dim=1) - features.diff(dim=1)
+    expected = torch.sigmoid(torch.cat((m1, m1[:, -1:]), dim=1))
+    torch.testing.assert_close(every.excitation(features), expected)
+    torch.testing.assert_close(every(features), every.gru(features) * expected)
+    middle = TimeDomainEnhancement(6, 5, 1, target_index=4, excitation="per_frame")
+    middle.load_state_dict(every.state_dict())
+    torch.testing.assert_close(middle.excitation(features), expected[:, 4])
+
+
+@pytest.mark.parametrize("excitation", ["global", "per_frame"])
+def test_ste_branches_at_every_frame_equal_each_frame_as_target(excitation):
+    torch.manual_seed(6)
+    features = window(2, 8, 6)
+    time_every = TimeDomainEnhancement(6, 5, 2, None, excitation)
+    freq_every = FrequencyDomainEnhancement(6, 8, 5, 2, None)
+    with torch.no_grad():
+        freq_every.filter.imag.normal_()
+    for frame in range(8):
+        time_one = TimeDomainEnhancement(6, 5, 2, frame, excitation)
+        time_one.load_state_dict(time_every.state_dict())
+        freq_one = FrequencyDomainEnhancement(6, 8, 5, 2, frame)
+        freq_one.load_state_dict(freq_every.state_dict())
+        torch.testing.assert_close(time_every(features)[:, frame], time_one(features))
+        torch.testing.assert_close(freq_every(features)[:, frame], freq_one(features))
 
 
 @pytest.mark.parametrize("seq_len", [8, 9, 16])

@@ -15,6 +15,8 @@ from training_helpers import tiny_config, write_config, write_tiny_shards
 
 from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
 from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.modules import PoseShapeModule
+from str_lightning.nets import STREncoder
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / "configs" / "experiment").glob("*.yaml")) + sorted(
@@ -60,6 +62,47 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
         assert torch.isfinite(metrics[f"test/toy/{name}"])
     valid_frames = 47  # the toy val split's frames with valid == 1
     assert metrics["test/toy/frames"].item() == valid_frames
+
+
+STR_READINGS = ("--model.init_args.encoder.init_args.supervise_frames", "all",
+                "--model.init_args.encoder.init_args.ttr_bidirectional", "true",
+                "--model.init_args.encoder.init_args.ste_time_excitation", "per_frame")
+
+
+def test_str_readings_fit_and_test_from_the_command_line(shards, tmp_path):
+    config = str(write_config(tiny_config(shards, tmp_path, max_steps=2), tmp_path / "c.yaml"))
+    fit = run_cli("fit", "--config", config, *STR_READINGS)
+    encoder = fit.model.encoder
+    assert encoder.supervise_frames == "all" and len(encoder.ttr.grus) == 3
+    assert encoder.ttr.grus[0].gru.bidirectional and encoder.ste_time.excitation_mode == "per_frame"
+    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    test = run_cli("test", "--config", config, *STR_READINGS, "--ckpt_path", str(last))
+    assert torch.isfinite(test.trainer.callback_metrics["test/toy/pa_mpjpe"])
+
+
+def test_all_frame_supervision_pairs_every_prediction_with_its_frames_target():
+    """Z is supervised at each of the T frames, F_SF and F_CF at the middle frame."""
+    torch.manual_seed(0)
+    module = PoseShapeModule(
+        lambda dim, length: STREncoder(dim, length, hidden_size=8, num_layers=1,
+                                       integration_hidden_size=8, supervise_frames="all"),
+        feature_dim=16, seq_len=8, regressor_hidden_size=16)
+    gen = torch.Generator().manual_seed(1)
+    batch = {"features": torch.randn(3, 8, 16, generator=gen),
+             "kp2d": torch.rand(3, 8, 49, 3, generator=gen),
+             "kp3d": torch.randn(3, 8, 49, 3, generator=gen),
+             "pose": torch.randn(3, 8, 72, generator=gen) * 0.3,
+             "shape": torch.randn(3, 8, 10, generator=gen),
+             **{k: (torch.rand(3, 8, generator=gen) > 0.3).float()
+                for k in ("w_kp2d", "w_kp3d", "w_smpl")}}
+    terms, prediction = module.compute_losses(batch)
+    assert prediction.joints.shape[0] == 3 * 8 + 2 * 3
+    target = {k: torch.cat((v.flatten(0, 1), v[:, 4], v[:, 4]))
+              for k, v in batch.items() if k != "features"}
+    expected = module.criterion({"kp2d": prediction.joints2d, "kp3d": prediction.joints,
+                                 "rotmat": prediction.rotmat, "betas": prediction.betas}, target)
+    for name, value in expected.items():
+        torch.testing.assert_close(terms[name], value, rtol=0, atol=0)
 
 
 def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):

@@ -134,26 +134,36 @@ class PoseShapeModule(LightningModule):
 
     def compute_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], RegressorOutput]:
         """The weighted loss terms of a training batch (see :mod:`str_lightning.losses`) and the
-        prediction, whose first rows are the target frames (B, or B * T for all-frame encoders)."""
+        prediction, whose first rows are the target frames (B, or B * T for an encoder output at
+        every frame). Every supervised row weighs the same in each term's mean."""
         output = self.encoder(batch["features"], train=True)
         heads = [output.features]
         if self.hparams.supervise_auxiliary:
             heads += list(output.auxiliary.values())
         rows = torch.cat([head.reshape(-1, head.shape[-1]) for head in heads])
         prediction = self.regressor(rows, with_vertices=False)
-        target = self.training_targets(batch)
-        repeated = {k: torch.cat([v] * len(heads)) for k, v in target.items()}
+        per_head = [self.training_targets(batch, head) for head in heads]
+        target = {k: torch.cat([head_target[k] for head_target in per_head]) for k in per_head[0]}
         loss_inputs = {"kp2d": prediction.joints2d, "kp3d": prediction.joints,
                        "rotmat": prediction.rotmat, "betas": prediction.betas}
-        return self.criterion(loss_inputs, repeated), prediction
+        return self.criterion(loss_inputs, target), prediction
 
-    def training_targets(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Targets of the encoder's target frames, one row per predicted frame."""
+    def training_targets(self, batch: dict[str, Tensor], head: Tensor) -> dict[str, Tensor]:
+        """Targets of the frames one encoder output predicts, one row per predicted frame.
+
+        Its shape says which (the encoder interface): ``(B, D)`` the middle frame of each
+        window, ``(B, T, D)`` every frame. In one batch they may differ: STR supervised at every
+        frame returns Z per frame and F_SF / F_CF for the middle frame.
+        """
         keys = ("kp2d", "kp3d", "pose", "shape", "w_kp2d", "w_kp3d", "w_smpl")
-        if self.encoder.target_frames == "middle":
+        if head.dim() == 2:
             middle = batch["features"].shape[1] // 2
             return {k: batch[k][:, middle] for k in keys}
-        return {k: batch[k].flatten(0, 1) for k in keys}
+        if head.dim() == 3:
+            return {k: batch[k].flatten(0, 1) for k in keys}
+        raise ValueError(f"{type(self.encoder).__name__} returned training features of shape "
+                         f"{tuple(head.shape)}; expected (B, D) for the middle frame or "
+                         f"(B, T, D) for every frame")
 
     # ------------------------------------------------------------------ evaluation
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -11,16 +11,19 @@ from torch import Tensor, nn
 
 
 class GRUBlock(nn.Module):
-    """Uni-directional GRU, ReLU, Linear(hidden_size, feature_dim): ``(B, L, D) -> (B, L, D)``.
+    """GRU, ReLU, Linear(hidden_size, feature_dim): ``(B, L, D) -> (B, L, D)``.
 
     VIBE's temporal encoder without its residual; the paper's "GRU" wherever it maps features
-    to features.
+    to features. Uni-directional (causal) unless ``bidirectional``: then each layer also runs
+    backwards in time and the Linear maps the two directions' ``2 * hidden_size`` outputs.
     """
 
-    def __init__(self, feature_dim: int = 2048, hidden_size: int = 1024, num_layers: int = 2):
+    def __init__(self, feature_dim: int = 2048, hidden_size: int = 1024, num_layers: int = 2,
+                 bidirectional: bool = False):
         super().__init__()
-        self.gru = nn.GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
-        self.linear = nn.Linear(hidden_size, feature_dim)
+        self.gru = nn.GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                          bidirectional=bidirectional)
+        self.linear = nn.Linear((1 + bidirectional) * hidden_size, feature_dim)
 
     def forward(self, sequence: Tensor) -> Tensor:
         hidden, _ = self.gru(sequence)

@@ -4,6 +4,11 @@ An encoder maps a window of per-frame features ``(B, T, D)`` to the features of 
 frames*: the middle frame ``T // 2`` (``target_frames == "middle"``, output ``(B, D)``) or every
 frame (``"all"``, output ``(B, T, D)``). Whole-sequence inference and the training loop need
 nothing else to run any encoder.
+
+In training (``train=True``) a middle-frame encoder may return features for every frame,
+``(B, T, D)``, to be supervised at every frame (STR with ``supervise_frames="all"``): the
+training loop reads which frames each output holds from its shape, while ``target_frames``
+says what inference predicts.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ class EncoderOutput:
     """What an encoder returns.
 
     ``features``: the features regressed for the target frames, ``(B, D)`` or ``(B, T, D)``.
-    ``auxiliary``: extra features of the same shape, regressed and supervised against the same
-    target in training (TCMR's past/future, STR's F_SF/F_CF); empty in eval mode.
+    ``auxiliary``: extra features, each ``(B, D)`` (the middle frame) or ``(B, T, D)``,
+    regressed and supervised against the targets of those frames in training (TCMR's
+    past/future, STR's F_SF/F_CF); empty in eval mode.
     """
 
     features: Tensor

@@ -2,7 +2,8 @@
 
 Every reading of the paper made here is written down, with the alternatives, in docs/str.md.
 Symbols: B batch, T window length (``seq_len``), D feature size, H GRU hidden size,
-``mid = T // 2`` the target frame.
+``mid = T // 2`` the target frame. With ``supervise_frames="all"`` the three tendency branches
+and Z are computed at every frame in training (``(B, T, D)``); evaluation still reads ``mid``.
 
     F (B,T,D) ──┬─ TTR ────────────── F_tr[mid]  (B,D) ┐
                 ├─ STE time ───────── STEF1[mid] (B,D) ├─ Integration ─ F_STR (B,D) ┐
@@ -22,6 +23,7 @@ from torch.nn import functional
 from str_lightning.nets.blocks import GRUBlock, Integration
 from str_lightning.nets.interface import (
     EncoderOutput,
+    TargetFrames,
     check_middle_window_length,
     check_window,
     middle_index,
@@ -29,26 +31,31 @@ from str_lightning.nets.interface import (
 
 FreqFilter = Literal["learnable", "identity", "highpass"]
 TTRFusion = Literal["after_gru", "before_gru"]
+STETimeExcitation = Literal["global", "per_frame"]
 
 TTR_FRAGMENTS = 4
 
 
 class TemporalTendencyReasoning(nn.Module):
-    """TTR (paper eq. 1-2) evaluated at one target frame: ``(B, T, D) -> F_tr[target] (B, D)``.
+    """TTR (paper eq. 1-2): ``(B, T, D) -> F_tr``, at one target frame ``(B, D)`` or, with
+    ``target_index=None``, at every frame ``(B, T, D)``.
 
     F is split along time into 4 fragments of ``T/4`` frames; ``F1o = F1`` and, for i = 2..4,
     ``Fio = GRU_i(Fi) + F(i-1)o`` (``fusion="after_gru"``, the equation as printed) or
     ``Fio = GRU_i(Fi + F(i-1)o)`` (``"before_gru"``, Res2Net-style); ``F_tr = F + concat(F1o..F4o)``.
-    The sum is frame-aligned and each GRU is causal, so ``F_tr[target]`` depends only on the
-    fragments up to the target's and, in each, on the frames up to the target's offset. Only
-    those GRUs are built and only those frames are run: the output equals the full equation's.
-    For ``target = T/2`` that is GRU_2 and GRU_3, each run on the *first* frame of its fragment
-    from a zero state, so ``F_tr[T/2] = F[T/2] + GRU_3(F[T/2]) + GRU_2(F[T/4]) + F[0]`` and the
-    GRUs' recurrent weights ``weight_hh_*`` cannot influence it (docs/str.md, "TTR").
+    The sum is frame-aligned, so ``F_tr[target]`` depends only on the fragments up to the
+    target's: only their GRUs are built. With causal GRU blocks (``bidirectional=False``) each
+    is also run only on the frames up to the target's offset in its fragment; the output equals
+    the full equation's. For ``target = T/2`` that is GRU_2 and GRU_3, each run on the *first*
+    frame of its fragment from a zero state, so ``F_tr[T/2] = F[T/2] + GRU_3(F[T/2]) +
+    GRU_2(F[T/4]) + F[0]`` and the GRUs' recurrent weights ``weight_hh_*`` cannot influence it
+    (docs/str.md, "TTR"). Bidirectional blocks run over whole fragments: their backward
+    direction carries every frame of fragments 2 and 3 to ``T/2``.
     """
 
     def __init__(self, feature_dim: int, seq_len: int, hidden_size: int, num_layers: int,
-                 target_index: int, fusion: TTRFusion = "after_gru"):
+                 target_index: int | None, fusion: TTRFusion = "after_gru",
+                 bidirectional: bool = False):
         super().__init__()
         if seq_len % TTR_FRAGMENTS:
             raise ValueError(f"TTR splits the window into {TTR_FRAGMENTS} equal fragments: "
@@ -58,41 +65,78 @@ class TemporalTendencyReasoning(nn.Module):
         self.fragment_len = seq_len // TTR_FRAGMENTS
         self.target_index = target_index
         self.fusion = fusion
-        target_fragment = target_index // self.fragment_len
+        if target_index is None:
+            num_grus, self.frames_run = TTR_FRAGMENTS - 1, self.fragment_len
+        else:
+            num_grus = target_index // self.fragment_len
+            self.frames_run = (self.fragment_len if bidirectional
+                               else target_index % self.fragment_len + 1)
         self.grus = nn.ModuleList(
-            GRUBlock(feature_dim, hidden_size, num_layers) for _ in range(target_fragment)
+            GRUBlock(feature_dim, hidden_size, num_layers, bidirectional) for _ in range(num_grus)
         )
 
     def forward(self, features: Tensor) -> Tensor:
         length = self.fragment_len
-        frames = self.target_index % length + 1
         fragments = features[:, : (len(self.grus) + 1) * length].split(length, dim=1)
-        previous = fragments[0][:, :frames]
+        outputs = [fragments[0][:, : self.frames_run]]
         for gru, fragment in zip(self.grus, fragments[1:]):
-            current = fragment[:, :frames]
+            current = fragment[:, : self.frames_run]
             if self.fusion == "after_gru":
-                previous = gru(current) + previous
+                outputs.append(gru(current) + outputs[-1])
             else:
-                previous = gru(current + previous)
-        return features[:, self.target_index] + previous[:, -1]
+                outputs.append(gru(current + outputs[-1]))
+        if self.target_index is None:
+            return features + torch.cat(outputs, dim=1)
+        return features[:, self.target_index] + outputs[-1][:, self.target_index % length]
 
 
 class TimeDomainEnhancement(nn.Module):
-    """STE, time domain (paper eq. 3-4): ``(B, T, D) -> STEF1[target] (B, D)``.
+    """STE, time domain (paper eq. 3-4): ``(B, T, D) -> STEF1``, at the target frame ``(B, D)``
+    or, with ``target_index=None``, at every frame ``(B, T, D)``.
 
     ``S = Conv1d(D, D, 3, padding 1)(F)`` over time; ``M1(t) = (S(t+1) - S(t)) - (F(t+1) - F(t))``
-    for t = 1..T-1; ``A1 = sigmoid(mean_t M1)`` (B, D); ``STEF1 = GRU(F) * A1`` channel-wise.
+    for frames t = 0..T-2; ``STEF1(t) = GRU(F)(t) * A1`` channel-wise, where
+    - ``excitation="global"``: ``A1 = sigmoid(mean_t M1)`` (B, D), the paper's "global average
+      pooling", the same for every frame;
+    - ``excitation="per_frame"``: ``A1(t) = sigmoid(M1(t))``; the last frame, which has no next
+      one, uses ``M1(T-2)``.
     The convolution has no bias: a bias is constant over time and cancels in S(t+1) - S(t).
     """
 
-    def __init__(self, feature_dim: int, hidden_size: int, num_layers: int, target_index: int):
+    def __init__(self, feature_dim: int, hidden_size: int, num_layers: int,
+                 target_index: int | None, excitation: STETimeExcitation = "global"):
         super().__init__()
+        if excitation not in ("global", "per_frame"):
+            raise ValueError(f"ste_time_excitation must be 'global' or 'per_frame', "
+                             f"got {excitation!r}")
         self.target_index = target_index
+        self.excitation_mode = excitation
         self.conv = nn.Conv1d(feature_dim, feature_dim, kernel_size=3, padding=1, bias=False)
         self.gru = GRUBlock(feature_dim, hidden_size, num_layers)
 
     def excitation(self, features: Tensor) -> Tensor:
-        """The spatial offset weight map A1, ``(B, D)`` in (0, 1).
+        """The spatial offset weight map A1 in (0, 1): ``(B, D)``, or ``(B, T, D)`` when it is
+        per frame and computed at every frame."""
+        if self.excitation_mode == "global":
+            return self._mean_excitation(features)
+        length = features.shape[1]
+        if self.target_index is not None:
+            frame = min(self.target_index, length - 2)
+            return torch.sigmoid(self.offsets(features, frame, frame + 1)[:, 0])
+        offsets = self.offsets(features, 0, length - 1)
+        return torch.sigmoid(torch.cat((offsets, offsets[:, -1:]), dim=1))
+
+    def offsets(self, features: Tensor, first: int, last: int) -> Tensor:
+        """``M1(t)`` for frames ``t = first..last-1`` (``last <= T-1``), ``(B, last - first, D)``.
+
+        Only ``S(first..last)`` is convolved, from the zero-padded frames ``first-1..last+1``.
+        """
+        padded = functional.pad(features.transpose(1, 2), (1, 1))[..., first:last + 3]
+        spatial = functional.conv1d(padded, self.conv.weight).transpose(1, 2)
+        return spatial.diff(dim=1) - features[:, first:last + 1].diff(dim=1)
+
+    def _mean_excitation(self, features: Tensor) -> Tensor:
+        """``sigmoid(mean_t M1)``, ``(B, D)``.
 
         ``mean_t M1`` telescopes to ``((S(T) - S(1)) - (F(T) - F(1))) / (T - 1)``, and
         ``S(T) - S(1) = W_0 F(T-1) + W_1 (F(T) - F(1)) - W_2 F(2)`` for the kernel taps
@@ -106,8 +150,14 @@ class TimeDomainEnhancement(nn.Module):
         return torch.sigmoid((spatial_change - feature_change) / (length - 1))
 
     def forward(self, features: Tensor) -> Tensor:
-        temporal = self.gru(features[:, : self.target_index + 1])[:, -1]
-        return temporal * self.excitation(features)
+        if self.target_index is None:
+            temporal = self.gru(features)
+        else:
+            temporal = self.gru(features[:, : self.target_index + 1])[:, -1]
+        weights = self.excitation(features)
+        if weights.dim() < temporal.dim():
+            weights = weights.unsqueeze(1)
+        return temporal * weights
 
 
 class SpectralFilter(nn.Module):
@@ -159,14 +209,15 @@ class SpectralFilter(nn.Module):
 
 
 class FrequencyDomainEnhancement(nn.Module):
-    """STE, frequency domain (paper eq. 5): ``(B, T, D) -> STEF2[target] (B, D)``.
+    """STE, frequency domain (paper eq. 5): ``(B, T, D) -> STEF2``, at the target frame
+    ``(B, D)`` or, with ``target_index=None``, at every frame ``(B, T, D)``.
 
     ``M2 = GRU(F) - F``; ``A2 = sigmoid(mean_t M2)``; ``STEF2 = GRU(F_fft) * A2``, with one GRU
     block for both passes (the paper sends F and F_fft "to the GRU").
     """
 
     def __init__(self, feature_dim: int, seq_len: int, hidden_size: int, num_layers: int,
-                 target_index: int, freq_filter: FreqFilter = "learnable",
+                 target_index: int | None, freq_filter: FreqFilter = "learnable",
                  highpass_bins: int = 1):
         super().__init__()
         self.target_index = target_index
@@ -177,6 +228,8 @@ class FrequencyDomainEnhancement(nn.Module):
         batch = features.shape[0]
         both = self.gru(torch.cat((features, self.filter(features)), dim=0))
         excitation = torch.sigmoid((both[:batch] - features).mean(dim=1))
+        if self.target_index is None:
+            return both[batch:] * excitation.unsqueeze(1)
         return both[batch:, self.target_index] * excitation
 
 
@@ -185,7 +238,16 @@ class STREncoder(nn.Module):
 
     Train mode with ``aux_outputs`` adds the other inputs of Z to ``auxiliary``
     (``self_fused`` = F_SF and ``cross_fused`` = F_CF; ``past_integrated`` / ``future_integrated``
-    when cross-integration is off), to be regressed and supervised like TCMR's past/future.
+    when cross-integration is off), ``(B, D)``, to be regressed and supervised against the middle
+    frame like TCMR's past/future.
+
+    Readings of the paper (docs/str.md, "Readings as switches"); the defaults are the first:
+    - ``supervise_frames``: ``"middle"`` or ``"all"``. With ``"all"``, train mode returns
+      ``Z(t) = Integration(F_SF, F_STR(t), F_CF)`` for every frame, ``(B, T, D)`` (TTR builds
+      its 4th GRU; every branch runs over the whole window); eval mode still returns Z at the
+      middle frame, so ``target_frames`` (what inference predicts) stays ``"middle"``.
+    - ``ttr_bidirectional``: bidirectional GRU blocks in TTR.
+    - ``ste_time_excitation``: ``"global"`` or ``"per_frame"`` STE time-domain weight map A1.
 
     Ablation switches (paper Table 2): a disabled branch builds no parameters and leaves the
     Integration that consumed it (k shrinks; an Integration of one input is that input).
@@ -211,6 +273,9 @@ class STREncoder(nn.Module):
         freq_filter: FreqFilter = "learnable",
         highpass_bins: int = 1,
         ttr_fusion: TTRFusion = "after_gru",
+        ttr_bidirectional: bool = False,
+        ste_time_excitation: STETimeExcitation = "global",
+        supervise_frames: TargetFrames = "middle",
         aux_outputs: bool = True,
         use_ttr: bool = True,
         use_ste: bool = True,
@@ -223,12 +288,16 @@ class STREncoder(nn.Module):
         check_middle_window_length(seq_len, "STREncoder")
         if self_integration_rounds < 1:
             raise ValueError(f"self_integration_rounds must be >= 1, got {self_integration_rounds}")
+        if supervise_frames not in ("middle", "all"):
+            raise ValueError(f"supervise_frames must be 'middle' or 'all', got {supervise_frames!r}")
         self.feature_dim = feature_dim
         self.seq_len = seq_len
         self.aux_outputs = aux_outputs
         self.self_integration_rounds = self_integration_rounds
         self.use_cross_integration = use_cross_integration
+        self.supervise_frames = supervise_frames
         mid = middle_index(seq_len)
+        target = None if supervise_frames == "all" else mid
         gru_sizes = (hidden_size, num_layers)
 
         def integration(num_inputs: int) -> Integration | None:
@@ -236,11 +305,12 @@ class STREncoder(nn.Module):
                 return None
             return Integration(num_inputs, feature_dim, integration_hidden_size)
 
-        self.ttr = (TemporalTendencyReasoning(feature_dim, seq_len, *gru_sizes, mid, ttr_fusion)
+        self.ttr = (TemporalTendencyReasoning(feature_dim, seq_len, *gru_sizes, target, ttr_fusion,
+                                              ttr_bidirectional)
                     if use_ttr else None)
-        self.ste_time = (TimeDomainEnhancement(feature_dim, *gru_sizes, mid)
+        self.ste_time = (TimeDomainEnhancement(feature_dim, *gru_sizes, target, ste_time_excitation)
                          if use_ste and use_ste_time else None)
-        self.ste_freq = (FrequencyDomainEnhancement(feature_dim, seq_len, *gru_sizes, mid,
+        self.ste_freq = (FrequencyDomainEnhancement(feature_dim, seq_len, *gru_sizes, target,
                                                     freq_filter, highpass_bins)
                          if use_ste and use_ste_freq else None)
         self.tendency_integration = integration(len(self._tendency_branches()))
@@ -257,13 +327,14 @@ class STREncoder(nn.Module):
         return [m for m in (self.ttr, self.ste_time, self.ste_freq) if m is not None]
 
     def tendency_features(self, features: Tensor) -> Tensor:
-        """F_STR at the middle frame (paper eq. 6), ``(B, D)``."""
+        """F_STR (paper eq. 6) at the middle frame, ``(B, D)``, or with
+        ``supervise_frames="all"`` at every frame, ``(B, T, D)``."""
         branches = [branch(features) for branch in self._tendency_branches()]
         if not branches:
-            return features[:, middle_index(self.seq_len)]
+            return features if self.supervise_frames == "all" else features[:, middle_index(self.seq_len)]
         if self.tendency_integration is None:
             return branches[0]
-        return self.tendency_integration(torch.stack(branches, dim=1))
+        return self.tendency_integration(torch.stack(branches, dim=-2))
 
     def _self_integrate(self, half: Tensor, pooling: Integration | None) -> Tensor:
         """Algorithm 1, phase 1: N rounds of attention pooling over the frames of a half;
@@ -293,7 +364,10 @@ class STREncoder(nn.Module):
         check_window(features, self.seq_len, self.feature_dim, "STREncoder")
         strategy = self.strategy_features(features)
         before, after = strategy.values()
-        fused = self.final_integration(
-            torch.stack((before, self.tendency_features(features), after), dim=1)
-        )
+        tendency = self.tendency_features(features)
+        if self.supervise_frames == "all" and not train:
+            tendency = tendency[:, middle_index(self.seq_len)]  # evaluation: the middle frame
+        if tendency.dim() == 3:  # F_SF and F_CF are the same for every frame
+            before, after = (f.unsqueeze(1).expand_as(tendency) for f in (before, after))
+        fused = self.final_integration(torch.stack((before, tendency, after), dim=-2))
         return EncoderOutput(fused, strategy if train and self.aux_outputs else {})
