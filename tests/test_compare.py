@@ -6,7 +6,7 @@ import argparse
 import csv
 
 import pytest
-from training_helpers import write_tiny_shards
+from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
 from str_lightning.compare import add_compare_command, build_table, load_run, to_markdown
@@ -30,7 +30,7 @@ def ablation(tmp_path_factory):
             run_cli("fit", "--config", str(config))
             cli, _ = run_cli("test", "--config", str(config), "--ckpt_path", "best")
             metrics[name] = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
-    return {name: root / "tiny" / name for name in metrics}, metrics
+    return {name: tiny_run_dir(root, name) for name in metrics}, metrics
 
 
 def compare(*argv: str) -> int:

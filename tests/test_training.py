@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import tiny_config, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
 from str_lightning.lightning_cli import STRLightningCLI
@@ -49,7 +49,7 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
     fit = run_cli("fit", "--config", str(config))
     assert fit.trainer.global_step == 3 * optimizers
     assert fit.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     state = checkpoint["state_dict"]
     assert not [k for k in state if ".body." in k or "smpl" in k]  # no SMPL buffers, ever
@@ -66,7 +66,7 @@ def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp
     config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
                           tmp_path / "c.yaml")
     run_cli("fit", "--config", str(config))
-    best = Path(resolve_ckpt_path("best", tmp_path / "tiny" / "run"))
+    best = Path(resolve_ckpt_path("best", tiny_run_dir(tmp_path)))
     meta = torch.load(best, map_location="cpu", weights_only=True)
     score = next(v["best_model_score"] for k, v in meta["callbacks"].items()
                  if k.startswith("ModelCheckpoint"))
@@ -78,7 +78,7 @@ def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp
 def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
     run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
-    run_dir = tmp_path / "tiny" / "run"
+    run_dir = tiny_run_dir(tmp_path)
     before = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
     assert before["global_step"] == 4
 
@@ -110,7 +110,7 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = tmp_path / "tiny" / "run" / "checkpoints"
+    checkpoints = tiny_run_dir(tmp_path) / "checkpoints"
     deadline = time.monotonic() + 120
     while len(list(checkpoints.glob("step*.ckpt"))) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -122,7 +122,7 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     for ckpt in checkpoints.glob("*.ckpt"):
         torch.load(ckpt, map_location="cpu", weights_only=True)
     assert not [p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")]
-    killed_at = torch.load(newest_checkpoint(tmp_path / "tiny" / "run"), map_location="cpu",
+    killed_at = torch.load(newest_checkpoint(tiny_run_dir(tmp_path)), map_location="cpu",
                            weights_only=True)["global_step"]
 
     config["trainer"]["max_steps"] = killed_at + 2
@@ -141,7 +141,7 @@ def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
     fit = subprocess.run([*command, "fit", "--config", str(path), *ddp], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
 
     results = {}
@@ -150,7 +150,7 @@ def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
                               *extra], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=300, check=False)
         assert out.returncode == 0, out.stderr[-3000:]
-        results[name] = read_test_metrics(tmp_path / "tiny" / "run" / "csv")
+        results[name] = read_test_metrics(tiny_run_dir(tmp_path) / "csv")
     assert results["ddp"].keys() == results["single"].keys()
     for key, value in results["single"].items():
         assert results["ddp"][key] == pytest.approx(value, abs=1e-4), key

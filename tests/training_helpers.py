@@ -67,6 +67,11 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
     }
 
 
+def tiny_run_dir(run_root: Path, experiment: str = "run", seed: int = 0) -> Path:
+    """Where the CLI puts a :func:`tiny_config` run: ``<root>/<project>/<experiment>/seed<N>``."""
+    return run_root / "tiny" / experiment / f"seed{seed}"
+
+
 def write_config(config: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
