@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
@@ -40,7 +41,24 @@ def test_every_experiment_and_ablation_config_prints(config, capsys):
     assert "class_path: str_lightning.modules." in printed and "run:" in printed
 
 
-@pytest.mark.parametrize("variant", ["str", "tcmr", "vibe"])
+def printed_config(config: Path, capsys) -> dict:
+    """The complete config the CLI would run for ``config``."""
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--config", str(config), "--print_config")
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_single_frame_control_differs_from_synthetic_str_only_in_encoder_and_name(capsys):
+    experiments = REPO / "configs" / "experiment"
+    control = printed_config(experiments / "synthetic_single_frame.yaml", capsys)
+    str_run = printed_config(experiments / "synthetic_str.yaml", capsys)
+    assert control["model"]["init_args"].pop("encoder")["class_path"] == "str_lightning.nets.SingleFrameEncoder"
+    str_run["model"]["init_args"].pop("encoder")
+    assert (control["run"].pop("experiment"), str_run["run"].pop("experiment")) == ("single_frame", "str")
+    assert control == str_run  # same data, budget, loss, optimizer, schedule, trainer and seed
+
+
+@pytest.mark.parametrize("variant", ["str", "tcmr", "vibe", "single_frame"])
 def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_path):
     # Lightning counts every optimizer step: VIBE-like steps generator and discriminator.
     optimizers = 2 if variant == "vibe" else 1
@@ -60,6 +78,28 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
         assert torch.isfinite(metrics[f"test/toy/{name}"])
     valid_frames = 47  # the toy val split's frames with valid == 1
     assert metrics["test/toy/frames"].item() == valid_frames
+
+
+def test_seed_names_the_run_directory_seeds_the_data_and_is_in_the_checkpoint(shards, tmp_path):
+    config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
+    fit = run_cli("fit", "--config", str(config), "--seed_everything", "5")
+    assert fit.trainer.datamodule.stream_config.seed == 5
+    last = tiny_run_dir(tmp_path, seed=5) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert checkpoint["ShardDataModule"]["seed"] == 5
+    assert not tiny_run_dir(tmp_path, seed=0).exists()
+    default = run_cli("fit", "--config", str(config))  # the default seed: 0, never random
+    assert default.config.fit.seed_everything == 0 and default.trainer.datamodule.stream_config.seed == 0
+    assert (tiny_run_dir(tmp_path, seed=0) / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_random_or_no_seed_is_refused(shards, tmp_path, capsys):
+    config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
+    for value in ("true", "false"):
+        with pytest.raises(SystemExit):
+            run_cli("fit", "--config", str(config), "--seed_everything", value)
+        assert f"seed_everything must be an integer seed (it names the run directory seed<N> and " \
+               f"seeds the data stream), got {value.title()}" in capsys.readouterr().err
 
 
 def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):

@@ -14,6 +14,8 @@ ENCODERS = {
              {"hidden_size": 8, "num_layers": 1, "attention_hidden_size": 8}),
     "vibe": ("str_lightning.modules.VIBEModule", "str_lightning.nets.VIBEEncoder",
              {"hidden_size": 8, "num_layers": 1}),
+    "single_frame": ("str_lightning.modules.PoseShapeModule", "str_lightning.nets.SingleFrameEncoder",
+                     {"hidden_size": 8}),
 }
 
 
