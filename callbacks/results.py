@@ -1,19 +1,23 @@
 """Per-dataset test results as a table at test end (rank 0 only).
 
 :class:`DatasetResultsTable` writes ``<run dir>/results/test_results.csv`` (one row per test dataset:
-the protocol's metrics, the number of evaluated frames, the global step and the checkpoint) —
+the protocol's metrics, the number of evaluated frames, the global step, the checkpoint and the
+seed of ``seed_everything``) —
 the file ``str-lightning compare`` reads first — and logs the same rows as a W&B table
 ``results/test`` when a WandbLogger is attached. A later test of the same run overwrites it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.wandb_run import wandb_loggers
 from str_lightning.compare import RESULTS_CSV, metrics_from_keys, ordered_metrics, write_results_csv
+
+SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything
 
 
 class DatasetResultsTable(Callback):
@@ -33,7 +37,8 @@ class DatasetResultsTable(Callback):
         results = metrics_from_keys(logged)
         if not results:
             return
-        extra = {"global_step": trainer.global_step, "checkpoint": trainer.ckpt_path or ""}
+        extra = {"global_step": trainer.global_step, "checkpoint": trainer.ckpt_path or "",
+                 "seed": os.environ.get(SEED_ENV, "")}
         rows = {name: {**values, "frames": logged.get(f"test/{name}/frames", float("nan"))}
                 for name, values in results.items()}
         write_results_csv(Path(trainer.default_root_dir) / self.filename, rows, extra)

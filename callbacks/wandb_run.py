@@ -1,15 +1,17 @@
 """W&B run bookkeeping for the CLI: names, provenance, best-value summaries, finishing.
 
-Offline-first (DESIGN §8): ``configs/logger/wandb_offline.yaml`` writes the run under
-``<run dir>/wandb/offline-run-*``; ``slurm/sync_wandb.sh`` uploads it later. Offline runs cannot
-be resumed, so every SLURM segment is its own W&B run, named ``<experiment>-r<restart count>``
-and tied to the others by ``group``.
+Offline first: ``configs/logger/wandb_offline.yaml`` writes the run under
+``<run dir>/wandb/offline-run-*``; ``slurm/sync_wandb.sh`` uploads it later. Every CLI run is its
+own W&B run named ``<experiment>-seed<N>-<sub-command>`` (``str_full-seed1-fit``), with job type
+the sub-command and group ``<project>/<experiment>``: the seeds of one configuration form one
+group, so W&B's grouping shows their mean and spread. Offline runs cannot be resumed, so every
+SLURM segment is its own W&B run, its name suffixed ``-r<restart count>``.
 
 :class:`WandbRunInfo` replaces LightningCLI's ``SaveConfigCallback``: besides writing
 ``cli_config.yaml`` it records, once and from rank 0 only, the resolved config, the git commit,
 package versions, the sha256 of every configured split's ``manifest.json`` and the SLURM ids in
-the run's W&B config, and defines a ``min`` summary for every validation and test error so the
-runs table compares best values, not last ones.
+the run's W&B config (with the ``seed`` at its top level), and summarises every validation and test
+error and every training loss by its ``min`` (the best: all are errors) and its ``last`` value.
 """
 
 from __future__ import annotations
@@ -35,25 +37,34 @@ SLURM_ENV_KEYS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "
 PACKAGES = ("str-lightning", "torch", "lightning", "torchmetrics", "wandb", "numpy", "webdataset",
             "smplx", "jsonargparse", "omegaconf")
 EVAL_STAGES = ("val", "test")
+TRAIN_LOSS_KEY = "train/loss"
+ERROR_SUMMARY = "min,last"  # lower is better for every summarised metric: min is the best
 _REPO_DIR = Path(__file__).resolve().parents[1]
 
 
-def run_name(experiment: str, environ: Mapping[str, str] = os.environ) -> str:
-    """``experiment``, plus ``-r<n>`` when SLURM says this is restart ``n`` of the job."""
+def run_name(experiment: str, seed: int, subcommand: str | None,
+             environ: Mapping[str, str] = os.environ) -> str:
+    """``<experiment>-seed<N>-<subcommand>``, plus ``-r<n>`` when SLURM says this is restart ``n``
+    of the job."""
+    name = "-".join([experiment, f"seed{seed}", *([subcommand] if subcommand else [])])
     restart = environ.get(RESTART_COUNT_ENV, "").strip()
-    return f"{experiment}-r{restart}" if restart else experiment
+    return f"{name}-r{restart}" if restart else name
 
 
-def fill_wandb_init_args(init_args: dict[str, Any], run: Mapping[str, str], subcommand: str | None,
-                         environ: Mapping[str, str] = os.environ) -> None:
+def run_group(run: Mapping[str, str]) -> str:
+    """``<project>/<experiment>``: the W&B group of every seed (and sub-command) of a configuration."""
+    return f"{run['project']}/{run['experiment']}"
+
+
+def fill_wandb_init_args(init_args: dict[str, Any], run: Mapping[str, str], seed: int,
+                         subcommand: str | None, environ: Mapping[str, str] = os.environ) -> None:
     """Fill a WandbLogger's unset (None) ``project``, ``name``, ``group`` and ``job_type`` in place.
 
-    ``run`` is the CLI's ``run`` section: project <- ``run.project``; name <- ``run.experiment``
-    with the restart suffix; group (the experiment family, e.g. an ablation study) <-
-    ``run.project``; job type <- the sub-command (fit, test, ...).
+    ``run`` is the CLI's ``run`` section: project <- ``run.project``; name <- :func:`run_name`;
+    group <- :func:`run_group`; job type <- the sub-command (fit, test, ...).
     """
-    defaults = {"project": run["project"], "name": run_name(run["experiment"], environ),
-                "group": run["project"], "job_type": subcommand}
+    defaults = {"project": run["project"], "name": run_name(run["experiment"], seed, subcommand, environ),
+                "group": run_group(run), "job_type": subcommand}
     for key, value in defaults.items():
         if init_args.get(key) is None:
             init_args[key] = value
@@ -123,6 +134,7 @@ def run_metadata(config: Mapping[str, Any], datamodule: Any,
                  environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Everything recorded about a run besides its metrics (the W&B config of the run)."""
     return {
+        "seed": config.get("seed_everything"),
         "cli_config": dict(config),
         "git": git_state(),
         "versions": package_versions(),
@@ -131,10 +143,11 @@ def run_metadata(config: Mapping[str, Any], datamodule: Any,
     }
 
 
-def eval_error_keys(trainer: Trainer, pl_module: LightningModule) -> list[str]:
-    """``<stage>/<dataset>/<metric>`` of every validation and test error the module logs."""
+def error_keys(trainer: Trainer, pl_module: LightningModule) -> list[str]:
+    """``train/loss`` and ``<stage>/<dataset>/<metric>`` of every validation and test error the
+    module logs."""
     datamodule = getattr(trainer, "datamodule", None)
-    keys = []
+    keys = [TRAIN_LOSS_KEY]
     for stage in EVAL_STAGES:
         for name in getattr(datamodule, f"{stage}_names", None) or []:
             keys += [f"{stage}/{name}/{metric}" for metric in pl_module.protocol(name).metrics]
@@ -147,9 +160,10 @@ def wandb_loggers(trainer: Trainer) -> list[WandbLogger]:
 
 
 def define_best_summaries(experiment: Any, keys: list[str]) -> None:
-    """Summarise each error by its minimum, on the same x-axis as Lightning's logger."""
+    """Summarise each error by its minimum (the best) and its last value (``<key>.min`` and
+    ``<key>.last`` in the runs table), on the same x-axis as Lightning's logger."""
     for key in keys:
-        experiment.define_metric(key, summary="min", step_metric="trainer/global_step")
+        experiment.define_metric(key, summary=ERROR_SUMMARY, step_metric="trainer/global_step")
 
 
 class WandbRunInfo(SaveConfigCallback):
@@ -162,7 +176,7 @@ class WandbRunInfo(SaveConfigCallback):
             return
         config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
         info = run_metadata(config, getattr(trainer, "datamodule", None))
-        keys = eval_error_keys(trainer, pl_module)
+        keys = error_keys(trainer, pl_module)
         for logger in loggers:
             experiment = logger.experiment
             experiment.config.update(info, allow_val_change=True)

@@ -230,7 +230,7 @@ check_train_then_test() {
          slurm/test.sbatch "${run[@]}")
   log "1. train job $train (2 tasks), test job $test after it"
   state=$(wait_for_job "$train" 600)
-  local run_dir=$work/runs/synthetic/ddp
+  local run_dir=$work/runs/synthetic/ddp/seed0  # the default seed_everything
   local last=$run_dir/checkpoints/last.ckpt
   if [ "$state" = COMPLETED ] && [ -f "$last" ] && [ "$(checkpoint_step "$last")" = 30 ]; then
     pass "train.sbatch: 2-task DDP job $train completed, global step 30 ($(job_field "$train" RunTime))"
@@ -251,7 +251,7 @@ check_preemption() {
   local run=(configs/experiment/synthetic_str.yaml --config "$work/selftest.yaml"
              --run.experiment=preempt --trainer.max_steps=60
              --trainer.callbacks+=callbacks.preemption.PreemptionCheckpoint)
-  local job run_dir=$work/runs/synthetic/preempt
+  local job run_dir=$work/runs/synthetic/preempt/seed0
   job=$(submit --job-name=selftest-preempt --ntasks-per-node=2 --cpus-per-task=1 \
         slurm/train.sbatch "${run[@]}")
   log "2. preemption: job $job; waiting for its first checkpoint (step 10)"
@@ -296,24 +296,25 @@ print(min(int(r["step"]) for r in rows if r.get("train/loss")))' "$run_dir/csv/v
 }
 
 check_ablations() {
+  # Tasks 0-1 of rows x seeds (default seeds 1 2 3): row 0 with seeds 1 and 2.
   local job
   job=$(submit --job-name=selftest-ablation --array=0-1 --cpus-per-task=1 \
         --output="$work/jobs/%x-%A_%a.out" slurm/ablations.sbatch \
         --config "$work/selftest.yaml" --trainer.accelerator=cpu --trainer.max_steps=10 \
         --trainer.callbacks="[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: {save_last: true}}]")
-  log "3. ablations: array job $job, rows 0-1"
+  log "3. ablations: array job $job, row 0 x seeds 1-2"
   local ok=1 task state experiment last
+  experiment=$(sed -n 's/^run: *{.*experiment: *\([A-Za-z0-9_]*\)}.*/\1/p' \
+               "$(compgen -G "$repo/configs/ablations/*.yaml" | LC_ALL=C sort | head -n 1)")
   for task in 0 1; do
     state=$(wait_for_job "${job}_$task" 600)
-    experiment=$(sed -n 's/^run: *{.*experiment: *\([A-Za-z0-9_]*\)}.*/\1/p' \
-                 "$(compgen -G "$repo/configs/ablations/*.yaml" | LC_ALL=C sort | sed -n "$((task + 1))p")")
-    last=$work/runs/ablations/$experiment/checkpoints/last.ckpt
+    last=$work/runs/ablations/$experiment/seed$((task + 1))/checkpoints/last.ckpt
     if [ "$state" != COMPLETED ] || [ ! -f "$last" ] || [ "$(checkpoint_step "$last")" != 10 ]; then
       ok=0
-      fail "ablations: task ${job}_$task state $state, no run directory ablations/$experiment"
+      fail "ablations: task ${job}_$task state $state, no run directory ablations/$experiment/seed$((task + 1))"
     fi
   done
-  [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0-1 -> $(cd "$work/runs/ablations" && ls | tr '\n' ' ')"
+  [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0-1 -> $(cd "$work/runs/ablations/$experiment" && ls | tr '\n' ' ')"
 }
 
 # ----------------------------------------------------------------------------- main

@@ -1,8 +1,10 @@
 """``str-lightning fit | validate | test | predict``: a LightningCLI with fixed run directories.
 
-Every run lives in ``<run.root>/<run.project>/<run.experiment>`` (no timestamps), shared by all
-ranks and by every requeue of a SLURM job: checkpoints in ``checkpoints/``, the saved CLI config
-``cli_config.yaml``, logs. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
+Every run lives in ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (no timestamps; ``N`` is
+``seed_everything``, 0 by default), shared by all ranks and by every requeue of a SLURM job:
+checkpoints in ``checkpoints/``, the saved CLI config ``cli_config.yaml``, logs. The seed also
+seeds the training data stream (``data.seed`` is linked to it), so two seeds of one experiment
+differ in initialisation and data order and never share a directory. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
 step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
 data's manifests and the window length from the data config, and both are linked into the model.
 ``predict`` writes one file per sequence to ``predictions/`` of the run directory
@@ -20,7 +22,30 @@ from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
 
 CONFIG_FILENAME = "cli_config.yaml"
+<<<<<<< HEAD
 PREDICTIONS_DIRNAME = "predictions"
+=======
+DEFAULT_SEED = 0
+SEED_DIR_PREFIX = "seed"
+
+
+def run_directory(run: Any, seed: int) -> Path:
+    """The run directory of a config's ``run`` section and seed: ``<root>/<project>/<experiment>/seed<N>``.
+
+    The only place that spells the layout: every run-directory path is computed here.
+    """
+    return Path(run["root"]) / run["project"] / run["experiment"] / f"{SEED_DIR_PREFIX}{seed}"
+
+
+def checked_seed(seed_everything: Any) -> int:
+    """``seed_everything`` as the run's integer seed; ``true``/``false`` (a random seed, or none)
+    would give a run directory no requeue or ``--ckpt_path auto`` could find again."""
+    if isinstance(seed_everything, bool) or not isinstance(seed_everything, int):
+        raise TypeError(f"seed_everything must be an integer seed (it names the run directory "
+                         f"seed<N> and seeds the data stream), got {seed_everything!r}; pass e.g. "
+                         f"--seed_everything {DEFAULT_SEED}")
+    return seed_everything
+>>>>>>> seeds
 
 
 class STRLightningCLI(LightningCLI):
@@ -38,6 +63,7 @@ class STRLightningCLI(LightningCLI):
             parser_kwargs={"parser_mode": "omegaconf", "prog": "str-lightning"},
             save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
+            seed_everything_default=DEFAULT_SEED,
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -49,15 +75,18 @@ class STRLightningCLI(LightningCLI):
         parser.add_argument("--run.project", type=str, default="str-lightning",
                             help="project name: the second level of the run directory")
         parser.add_argument("--run.experiment", type=str, default="default",
-                            help="experiment name: the run directory's own name (fixed, so "
-                            "requeues and --ckpt_path auto find the same run)")
+                            help="experiment name: the third level of the run directory, whose "
+                            "fourth is seed<seed_everything> (fixed, so requeues and --ckpt_path "
+                            "auto find the same run)")
+        parser.link_arguments("seed_everything", "data.seed", compute_fn=checked_seed)
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
         parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
 
     @property
     def run_dir(self) -> Path:
-        run = self.config[self.subcommand]["run"] if self.subcommand else self.config["run"]
-        return Path(run["root"]) / run["project"] / run["experiment"]
+        """This run's directory (see :func:`run_directory`)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        return run_directory(config["run"], checked_seed(config["seed_everything"]))
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -68,11 +97,16 @@ class STRLightningCLI(LightningCLI):
                 callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
         if self.subcommand in (None, "fit"):
             _add_preemption_handling(config["trainer"])
+<<<<<<< HEAD
         if self.subcommand == "predict":
             from callbacks.predictions import add_prediction_writer  # callbacks import us
 
             add_prediction_writer(config["trainer"], run_dir / PREDICTIONS_DIRNAME)
         _configure_loggers(config["trainer"].get("logger"), config["run"], run_dir, self.subcommand)
+=======
+        _configure_loggers(config["trainer"].get("logger"), config["run"], config["seed_everything"],
+                           run_dir, self.subcommand)
+>>>>>>> seeds
 
     def _resolve_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]
@@ -100,8 +134,8 @@ def _add_preemption_handling(trainer: Any) -> None:
         trainer["plugins"] = [*existing, *plugins]
 
 
-def _configure_loggers(logger: Any, run: Any, run_dir: Path, subcommand: str | None) -> None:
-    """``save_dir: .`` means the run directory; W&B loggers get project, name and group."""
+def _configure_loggers(logger: Any, run: Any, seed: int, run_dir: Path, subcommand: str | None) -> None:
+    """``save_dir: .`` means the run directory; W&B loggers get project, name, group, job type."""
     from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
 
     for entry in logger if isinstance(logger, list) else [logger]:
@@ -109,7 +143,7 @@ def _configure_loggers(logger: Any, run: Any, run_dir: Path, subcommand: str | N
         if init_args is not None and init_args.get("save_dir") in (None, "."):
             init_args["save_dir"] = str(run_dir)
         if is_wandb_logger_config(entry):
-            fill_wandb_init_args(init_args, run, subcommand)
+            fill_wandb_init_args(init_args, run, seed, subcommand)
 
 
 def run_lightning(args: list[str] | None = None) -> int:

@@ -73,8 +73,8 @@ def _remove_nested(target: dict, keys: list[str]) -> None:
 
 
 def read_run(path: str | Path) -> dict[str, Any]:
-    """``summary``, ``config`` (values as logged), ``name``, ``group``, ``tags`` and ``id`` of the
-    run logged in the ``.wandb`` file ``path``."""
+    """``summary``, ``config`` (values as logged), ``name``, ``group``, ``job_type``, ``project``,
+    ``tags`` and ``id`` of the run logged in the ``.wandb`` file ``path``."""
     summary: dict[str, Any] = {}
     config: dict[str, Any] = {}
     run: dict[str, Any] = {}
@@ -82,7 +82,8 @@ def read_run(path: str | Path) -> dict[str, Any]:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run = {"id": record.run.run_id, "name": record.run.display_name,
-                   "group": record.run.run_group, "project": record.run.project,
+                   "group": record.run.run_group, "job_type": record.run.job_type,
+                   "project": record.run.project,
                    "tags": list(record.run.tags)}
             for item in record.run.config.update:
                 config[item.key] = json.loads(item.value_json)

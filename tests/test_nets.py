@@ -1,5 +1,6 @@
-"""Temporal encoders (STR, TCMR-like, VIBE-like) and the motion discriminator: exact parameter
-counts, shapes, gradients, ablation switches and the STR components' equations."""
+"""Temporal encoders (STR, TCMR-like, VIBE-like), the single-frame control and the motion
+discriminator: exact parameter counts, shapes, gradients, ablation switches and the STR
+components' equations."""
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from nets_helpers import (
 from str_lightning.nets import (
     GRUBlock,
     MotionDiscriminator,
+    SingleFrameEncoder,
     STREncoder,
     TCMREncoder,
     VIBEEncoder,
@@ -32,6 +34,7 @@ ENCODERS = {
     "str": lambda t: STREncoder(seq_len=t, integration_hidden_size=SMALL_ATT, **SMALL),
     "tcmr": lambda t: TCMREncoder(seq_len=t, attention_hidden_size=SMALL_ATT, **SMALL),
     "vibe": lambda t: VIBEEncoder(seq_len=t, **SMALL),
+    "single_frame": lambda t: SingleFrameEncoder(SMALL["feature_dim"], t, SMALL["hidden_size"]),
 }
 ABLATIONS = ("use_ttr", "use_ste", "use_ste_time", "use_ste_freq", "use_self_integration",
              "use_cross_integration")
@@ -101,7 +104,7 @@ def test_output_shapes_and_finiteness(name, seq_len, batch):
         trained = encoder(features, train=True)
     assert evaluated.features.shape == target and evaluated.auxiliary == {}
     expected_aux = {"str": {"self_fused", "cross_fused"}, "tcmr": {"past", "future"},
-                    "vibe": set()}[name]
+                    "vibe": set(), "single_frame": set()}[name]
     assert set(trained.auxiliary) == expected_aux
     for tensor in (trained.features, *trained.auxiliary.values()):
         assert tensor.shape == target and torch.isfinite(tensor).all()
@@ -138,6 +141,36 @@ def test_eval_is_deterministic():
     features = window(4, 16)
     with torch.no_grad():
         assert torch.equal(encoder(features).features, encoder(features).features)
+
+
+# ---------------------------------------------------------------- single-frame control
+
+
+@pytest.mark.parametrize(("hidden_size", "expected"), [(0, 0), (1024, 2 * 2048 * 1024 + 1024 + 2048)])
+def test_single_frame_parameter_counts(hidden_size, expected):
+    with torch.device("meta"):
+        encoder = SingleFrameEncoder(2048, 16, hidden_size)
+    assert trainable(encoder) == expected == 4_197_376 * (hidden_size > 0)
+
+
+def test_single_frame_identity_returns_the_middle_frame():
+    features = window(3, 16)
+    output = SingleFrameEncoder(SMALL["feature_dim"], 16)(features, train=True)
+    assert torch.equal(output.features, features[:, 8]) and output.auxiliary == {}
+
+
+@pytest.mark.parametrize("hidden_size", [0, 12])
+def test_single_frame_output_depends_on_the_middle_frame_only(hidden_size):
+    encoder = SingleFrameEncoder(SMALL["feature_dim"], 8, hidden_size)
+    features = window(2, 8).requires_grad_()
+    encoder(features).features.sum().backward()
+    touched = features.grad.abs().sum(dim=(0, 2)) > 0
+    assert touched.tolist() == [index == 4 for index in range(8)]
+
+
+def test_single_frame_rejects_a_negative_width():
+    with pytest.raises(ValueError, match="hidden_size must be >= 0"):
+        SingleFrameEncoder(24, 16, -1)
 
 
 # ---------------------------------------------------------------- STR gradients and ablations

@@ -10,7 +10,7 @@ import numpy as np
 import pybvh
 import pytest
 import torch
-from training_helpers import tiny_config, write_config
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from datamodules.schema import iterate_clips
 from datamodules.synthetic import add_synth_command
@@ -52,7 +52,7 @@ def run(tmp_path_factory) -> dict:
         "predict", "--config", str(path), "--ckpt_path", "best",
         "--trainer.callbacks+=callbacks.predictions.SequencePredictionWriter",
         "--trainer.callbacks.vertices=true"])
-    run_dir = root / "tiny" / "run"
+    run_dir = tiny_run_dir(root)
     return {"logged": logged, "data": data, "run_dir": run_dir, "root": root,
             "files": sorted((run_dir / "predictions" / "synthetic").glob("*.npz"))}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import tiny_config, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 from callbacks.predictions import WRITER_CLASS_PATH, add_prediction_writer
 from str_lightning.predictions import (
@@ -103,7 +103,7 @@ def test_ddp_writes_every_sequence_once_like_one_process(tmp_path):
         assert out.returncode == 0, out.stderr[-3000:]
 
     cli("fit")
-    predictions = tmp_path / "tiny" / "run" / "predictions" / "toy"
+    predictions = tiny_run_dir(tmp_path) / "predictions" / "toy"
     results = {}
     for name, extra in (("single", []), ("ddp", ["--trainer.strategy=ddp", "--trainer.devices=2"])):
         cli("predict", "--ckpt_path", "best", *extra)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Callback
-from training_helpers import tiny_config, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 from callbacks.preemption import (
     CALLBACK_CLASS_PATH,
@@ -66,7 +66,7 @@ def fit(config_path: Path, *callbacks: Callback) -> STRLightningCLI:
 def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_path):
     config = preemptible_config(shards, tmp_path, max_steps=100_000)
     path = write_config(config, tmp_path / "long.yaml")
-    run_dir = tmp_path / "tiny" / "run"
+    run_dir = tiny_run_dir(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
         env.pop(name, None)

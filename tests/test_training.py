@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import tiny_config, write_config, write_tiny_shards
+import yaml
+from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
 from str_lightning.lightning_cli import STRLightningCLI
@@ -42,7 +43,24 @@ def test_every_experiment_and_ablation_config_prints(config, capsys):
     assert "class_path: str_lightning.modules." in printed and "run:" in printed
 
 
-@pytest.mark.parametrize("variant", ["str", "tcmr", "vibe"])
+def printed_config(config: Path, capsys) -> dict:
+    """The complete config the CLI would run for ``config``."""
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--config", str(config), "--print_config")
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_single_frame_control_differs_from_synthetic_str_only_in_encoder_and_name(capsys):
+    experiments = REPO / "configs" / "experiment"
+    control = printed_config(experiments / "synthetic_single_frame.yaml", capsys)
+    str_run = printed_config(experiments / "synthetic_str.yaml", capsys)
+    assert control["model"]["init_args"].pop("encoder")["class_path"] == "str_lightning.nets.SingleFrameEncoder"
+    str_run["model"]["init_args"].pop("encoder")
+    assert (control["run"].pop("experiment"), str_run["run"].pop("experiment")) == ("single_frame", "str")
+    assert control == str_run  # same data, budget, loss, optimizer, schedule, trainer and seed
+
+
+@pytest.mark.parametrize("variant", ["str", "tcmr", "vibe", "single_frame"])
 def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_path):
     # Lightning counts every optimizer step: VIBE-like steps generator and discriminator.
     optimizers = 2 if variant == "vibe" else 1
@@ -51,7 +69,7 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
     fit = run_cli("fit", "--config", str(config))
     assert fit.trainer.global_step == 3 * optimizers
     assert fit.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     state = checkpoint["state_dict"]
     assert not [k for k in state if ".body." in k or "smpl" in k]  # no SMPL buffers, ever
@@ -75,7 +93,7 @@ def test_str_readings_fit_and_test_from_the_command_line(shards, tmp_path):
     encoder = fit.model.encoder
     assert encoder.supervise_frames == "all" and len(encoder.ttr.grus) == 3
     assert encoder.ttr.grus[0].gru.bidirectional and encoder.ste_time.excitation_mode == "per_frame"
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     test = run_cli("test", "--config", config, *STR_READINGS, "--ckpt_path", str(last))
     assert torch.isfinite(test.trainer.callback_metrics["test/toy/pa_mpjpe"])
 
@@ -105,11 +123,33 @@ def test_all_frame_supervision_pairs_every_prediction_with_its_frames_target():
         torch.testing.assert_close(terms[name], value, rtol=0, atol=0)
 
 
+def test_seed_names_the_run_directory_seeds_the_data_and_is_in_the_checkpoint(shards, tmp_path):
+    config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
+    fit = run_cli("fit", "--config", str(config), "--seed_everything", "5")
+    assert fit.trainer.datamodule.stream_config.seed == 5
+    last = tiny_run_dir(tmp_path, seed=5) / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert checkpoint["ShardDataModule"]["seed"] == 5
+    assert not tiny_run_dir(tmp_path, seed=0).exists()
+    default = run_cli("fit", "--config", str(config))  # the default seed: 0, never random
+    assert default.config.fit.seed_everything == 0 and default.trainer.datamodule.stream_config.seed == 0
+    assert (tiny_run_dir(tmp_path, seed=0) / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_a_random_or_no_seed_is_refused(shards, tmp_path, capsys):
+    config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
+    for value in ("true", "false"):
+        with pytest.raises(SystemExit):
+            run_cli("fit", "--config", str(config), "--seed_everything", value)
+        assert f"seed_everything must be an integer seed (it names the run directory seed<N> and " \
+               f"seeds the data stream), got {value.title()}" in capsys.readouterr().err
+
+
 def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):
     config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
                           tmp_path / "c.yaml")
     run_cli("fit", "--config", str(config))
-    best = Path(resolve_ckpt_path("best", tmp_path / "tiny" / "run"))
+    best = Path(resolve_ckpt_path("best", tiny_run_dir(tmp_path)))
     meta = torch.load(best, map_location="cpu", weights_only=True)
     score = next(v["best_model_score"] for k, v in meta["callbacks"].items()
                  if k.startswith("ModelCheckpoint"))
@@ -121,7 +161,7 @@ def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp
 def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
     run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
-    run_dir = tmp_path / "tiny" / "run"
+    run_dir = tiny_run_dir(tmp_path)
     before = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
     assert before["global_step"] == 4
 
@@ -153,7 +193,7 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = tmp_path / "tiny" / "run" / "checkpoints"
+    checkpoints = tiny_run_dir(tmp_path) / "checkpoints"
     deadline = time.monotonic() + 120
     while len(list(checkpoints.glob("step*.ckpt"))) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -165,7 +205,7 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     for ckpt in checkpoints.glob("*.ckpt"):
         torch.load(ckpt, map_location="cpu", weights_only=True)
     assert not [p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")]
-    killed_at = torch.load(newest_checkpoint(tmp_path / "tiny" / "run"), map_location="cpu",
+    killed_at = torch.load(newest_checkpoint(tiny_run_dir(tmp_path)), map_location="cpu",
                            weights_only=True)["global_step"]
 
     config["trainer"]["max_steps"] = killed_at + 2
@@ -184,7 +224,7 @@ def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
     fit = subprocess.run([*command, "fit", "--config", str(path), *ddp], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
 
     results = {}
@@ -193,7 +233,7 @@ def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
                               *extra], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=300, check=False)
         assert out.returncode == 0, out.stderr[-3000:]
-        results[name] = read_test_metrics(tmp_path / "tiny" / "run" / "csv")
+        results[name] = read_test_metrics(tiny_run_dir(tmp_path) / "csv")
     assert results["ddp"].keys() == results["single"].keys()
     for key, value in results["single"].items():
         assert results["ddp"][key] == pytest.approx(value, abs=1e-4), key

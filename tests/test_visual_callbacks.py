@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from training_helpers import tiny_config, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 from wandb_helpers import pixel_spread, run_cli
 
 from callbacks.visuals import SequenceVisuals, bone_indices, per_frame_acceleration, shown_frames
@@ -25,7 +25,7 @@ def visual_run(tmp_path_factory):
         "init_args": {"every_n_validations": 2, "num_sequences": 2, "num_frames": 3}})
     config["data"].pop("motion_dataset", None)
     run_cli("fit", "--config", str(write_config(config, root / "vis.yaml")))
-    return root / "tiny" / "vis" / "visuals"
+    return tiny_run_dir(root, "vis") / "visuals"
 
 
 def test_pictures_only_after_every_nth_validation(visual_run):

@@ -14,6 +14,8 @@ ENCODERS = {
              {"hidden_size": 8, "num_layers": 1, "attention_hidden_size": 8}),
     "vibe": ("str_lightning.modules.VIBEModule", "str_lightning.nets.VIBEEncoder",
              {"hidden_size": 8, "num_layers": 1}),
+    "single_frame": ("str_lightning.modules.PoseShapeModule", "str_lightning.nets.SingleFrameEncoder",
+                     {"hidden_size": 8}),
 }
 
 
@@ -65,6 +67,11 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
             "seq_len": 8, "batch_size": 4, "steps_per_epoch": steps_per_epoch, "num_workers": 0,
         },
     }
+
+
+def tiny_run_dir(run_root: Path, experiment: str = "run", seed: int = 0) -> Path:
+    """Where the CLI puts a :func:`tiny_config` run: ``<root>/<project>/<experiment>/seed<N>``."""
+    return run_root / "tiny" / experiment / f"seed{seed}"
 
 
 def write_config(config: dict, path: Path) -> Path:

@@ -23,10 +23,17 @@ def wandb_logger_config(**init_args) -> dict:
     return config
 
 
-def reporting_config(shards: Path, run_root: Path, experiment: str, logger: dict | bool,
-                     visuals: dict | None = None, **encoder_args) -> Path:
-    """A tiny STR config with ``logger`` and the results-table (and optionally visuals) callback."""
-    config = tiny_config(shards, run_root, experiment=experiment)
+def reporting_config(shards: Path, run_root: Path, experiment: str, logger: dict | list | bool,
+                     visuals: dict | None = None, seed_everything: int | None = None,
+                     trainer: dict | None = None, max_steps: int = 3, steps_per_epoch: int = 3,
+                     **encoder_args) -> Path:
+    """A tiny STR config with ``logger``, the results-table (and optionally visuals) callback,
+    optionally a seed and other ``trainer`` settings."""
+    config = tiny_config(shards, run_root, experiment=experiment, max_steps=max_steps,
+                         steps_per_epoch=steps_per_epoch)
+    if seed_everything is not None:
+        config["seed_everything"] = seed_everything
+    config["trainer"].update(trainer or {})
     config["trainer"]["logger"] = logger
     config["trainer"]["callbacks"].append({"class_path": "callbacks.results.DatasetResultsTable"})
     if visuals is not None:

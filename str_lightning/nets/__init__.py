@@ -1,4 +1,5 @@
-"""Plain nn.Modules: the SMPL regressor and the temporal encoders (STR, TCMR-like, VIBE-like)."""
+"""Plain nn.Modules: the SMPL regressor, the temporal encoders (STR, TCMR-like, VIBE-like) and
+the single-frame control."""
 
 from str_lightning.nets.blocks import AttentionPooling, GRUBlock, Integration
 from str_lightning.nets.interface import EncoderOutput, TemporalEncoder
@@ -8,6 +9,7 @@ from str_lightning.nets.released import (
     load_released_discriminator,
     load_released_generator,
 )
+from str_lightning.nets.single_frame import SingleFrameEncoder
 from str_lightning.nets.str import STREncoder
 from str_lightning.nets.tcmr import TCMREncoder
 from str_lightning.nets.vibe import MotionDiscriminator, VIBEEncoder
@@ -21,6 +23,7 @@ __all__ = [
     "Regressor",
     "RegressorOutput",
     "STREncoder",
+    "SingleFrameEncoder",
     "TCMREncoder",
     "TemporalEncoder",
     "VIBEEncoder",

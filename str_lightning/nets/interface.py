@@ -1,4 +1,4 @@
-"""The interface every temporal encoder offers (STR, TCMR-like, VIBE-like).
+"""The interface every encoder offers (STR, TCMR-like, VIBE-like, the single-frame control).
 
 An encoder maps a window of per-frame features ``(B, T, D)`` to the features of its *target
 frames*: the middle frame ``T // 2`` (``target_frames == "middle"``, output ``(B, D)``) or every
@@ -36,7 +36,7 @@ class EncoderOutput:
 
 
 class TemporalEncoder(Protocol):
-    """Structural type of STREncoder, TCMREncoder and VIBEEncoder."""
+    """Structural type of STREncoder, TCMREncoder, VIBEEncoder and SingleFrameEncoder."""
 
     target_frames: TargetFrames
     seq_len: int

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Configs x seeds on this machine, one run after another, then `str-lightning compare` over them.
+#
+#   slurm/local_sweep.sh OUT.md CONFIG_OR_DIR... [-- extra `str-lightning fit/test` args]
+#
+# A directory stands for its sorted *.yaml. For every config and seed: `fit --ckpt_path auto`
+# (an interrupted sweep resumes where it stopped; a finished run only re-tests) and
+# `test --ckpt_path best`, each in the run directory of that seed; then compare writes OUT.md,
+# OUT.csv and OUT.png (mean ± std over seeds, differences from the first config's row with 95 %
+# intervals). Examples (docs/results.md):
+#   slurm/local_sweep.sh reports/ablations.md configs/ablations/synthetic
+#   slurm/local_sweep.sh reports/encoders.md configs/experiment/synthetic_{str,tcmr,vibe,single_frame}.yaml
+# Environment: STR_SEEDS (default "1 2 3"), STR_LIGHTNING (the command; default `str-lightning`),
+# STR_PYTHON (a Python that imports str_lightning; default `python`), STR_COMPARE_ARGS (more
+# compare arguments, e.g. "--layout table2").
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+  echo "usage: slurm/local_sweep.sh OUT.md CONFIG_OR_DIR... [-- extra str-lightning args]" >&2
+  exit 2
+fi
+out=$1
+shift
+configs=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do
+  if [ -d "$1" ]; then
+    mapfile -t -O "${#configs[@]}" configs < <(compgen -G "${1%/}/*.yaml" | LC_ALL=C sort)
+  elif [ -f "$1" ]; then
+    configs+=("$1")
+  else
+    echo "local_sweep.sh: $1 is neither a config file nor a directory of configs" >&2
+    exit 2
+  fi
+  shift
+done
+[ "${1:-}" = -- ] && shift
+extra=("$@")
+read -r -a seeds <<< "${STR_SEEDS:-1 2 3}"
+read -r -a str_lightning <<< "${STR_LIGHTNING:-str-lightning}"
+read -r -a compare_args <<< "${STR_COMPARE_ARGS:-}"
+python=${STR_PYTHON:-python}
+
+# The run directory of a config and seed, from the CLI's own resolved config.
+run_dir() {
+  "${str_lightning[@]}" fit --config "$1" --seed_everything "$2" "${extra[@]}" --print_config |
+    "$python" -c 'import sys, yaml
+from str_lightning.lightning_cli import run_directory
+config = yaml.safe_load(sys.stdin)
+print(run_directory(config["run"], config["seed_everything"]))'
+}
+
+run_dirs=()
+for config in "${configs[@]}"; do
+  for seed in "${seeds[@]}"; do
+    echo "local_sweep.sh: $config, seed $seed ($(date -Is))"
+    "${str_lightning[@]}" fit --config "$config" --seed_everything "$seed" --ckpt_path auto "${extra[@]}"
+    "${str_lightning[@]}" test --config "$config" --seed_everything "$seed" --ckpt_path best "${extra[@]}"
+    run_dirs+=("$(run_dir "$config" "$seed")")
+  done
+done
+"${str_lightning[@]}" compare "${run_dirs[@]}" --out "$out" "${compare_args[@]}"
