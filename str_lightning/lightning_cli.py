@@ -22,9 +22,7 @@ from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
 
 CONFIG_FILENAME = "cli_config.yaml"
-<<<<<<< HEAD
 PREDICTIONS_DIRNAME = "predictions"
-=======
 DEFAULT_SEED = 0
 SEED_DIR_PREFIX = "seed"
 
@@ -45,7 +43,6 @@ def checked_seed(seed_everything: Any) -> int:
                          f"seed<N> and seeds the data stream), got {seed_everything!r}; pass e.g. "
                          f"--seed_everything {DEFAULT_SEED}")
     return seed_everything
->>>>>>> seeds
 
 
 class STRLightningCLI(LightningCLI):
@@ -97,16 +94,12 @@ class STRLightningCLI(LightningCLI):
                 callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
         if self.subcommand in (None, "fit"):
             _add_preemption_handling(config["trainer"])
-<<<<<<< HEAD
         if self.subcommand == "predict":
             from callbacks.predictions import add_prediction_writer  # callbacks import us
 
             add_prediction_writer(config["trainer"], run_dir / PREDICTIONS_DIRNAME)
-        _configure_loggers(config["trainer"].get("logger"), config["run"], run_dir, self.subcommand)
-=======
         _configure_loggers(config["trainer"].get("logger"), config["run"], config["seed_everything"],
                            run_dir, self.subcommand)
->>>>>>> seeds
 
     def _resolve_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]
