@@ -15,6 +15,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from str_lightning.checkpoints import resolve_ckpt_path
+from str_lightning.config_files import register_parser_mode, required_keys
 from str_lightning.modules import PoseShapeModule
 
 CONFIG_FILENAME = "cli_config.yaml"
@@ -32,7 +33,7 @@ class STRLightningCLI(LightningCLI):
             model_class=PoseShapeModule,
             datamodule_class=ShardDataModule,
             subclass_mode_model=True,
-            parser_kwargs={"parser_mode": "omegaconf", "prog": "str-lightning"},
+            parser_kwargs={"parser_mode": register_parser_mode(), "prog": "str-lightning"},
             save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
             auto_configure_optimizers=False,
@@ -58,6 +59,7 @@ class STRLightningCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        _check_required_values(config)
         run_dir = self.run_dir
         config["trainer"]["default_root_dir"] = str(run_dir)
         for callback in config["trainer"].get("callbacks") or []:
@@ -72,6 +74,23 @@ class STRLightningCLI(LightningCLI):
         config["ckpt_path"] = resolve_ckpt_path(config.get("ckpt_path"), self.run_dir)
 
     before_fit = before_validate = before_test = before_predict = _resolve_checkpoint
+
+
+REQUIRED_VALUE_HINTS = {
+    "model.init_args.body_model": "the directory of your SMPL files (docs/body.md), e.g. data/body",
+    "model.init_args.spin_checkpoint": "SPIN's spin_model_checkpoint.pth.tar, whose regressor "
+                                       "initialises ours (docs/training.md)",
+}
+
+
+def _check_required_values(config: Any) -> None:
+    """Stop naming every key still ``???`` (a value the recipe requires the user to give)."""
+    missing = required_keys(config.as_dict())
+    if missing:
+        lines = [f"  {key}: {REQUIRED_VALUE_HINTS.get(key, 'a value')}" for key in missing]
+        raise ValueError("the config requires values that were not given (??? in the config):\n"
+                         + "\n".join(lines) + "\nSet them in a config file or on the command "
+                         f"line, e.g. --{missing[0]} VALUE")
 
 
 def _add_preemption_handling(trainer: Any) -> None:

@@ -17,8 +17,8 @@ from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
 from str_lightning.lightning_cli import STRLightningCLI
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_FILES = sorted((REPO / "configs" / "experiment").glob("*.yaml")) + sorted(
-    (REPO / "configs" / "ablations").glob("*.yaml"))
+CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")
+                for path in sorted((REPO / "configs" / folder).glob("*.yaml"))]
 
 
 @pytest.fixture(scope="module")
