@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import SumMetric
 
+from str_lightning.body import MANNEQUIN
 from str_lightning.evaluation.inference import predict_sequence
 from str_lightning.evaluation.protocols import (
     EvaluationProtocol,
@@ -27,7 +28,6 @@ from str_lightning.evaluation.protocols import (
     target_joints,
     update_metrics,
 )
-from str_lightning.body import MANNEQUIN
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
 from str_lightning.nets import Regressor, RegressorOutput
