@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_JOINTS = "spin49"
 GROUPS = ("2d", "3d")
-
-
-WINDOWS = "windows"
+WINDOWS = "windows"  # a weight: the split's number of training windows
 
 
 @dataclass

@@ -5,6 +5,9 @@ ranks and by every requeue of a SLURM job: checkpoints in ``checkpoints/``, the 
 ``cli_config.yaml``, logs. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
 step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
 data's manifests and the window length from the data config, and both are linked into the model.
+Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
+:mod:`str_lightning.config_files`), and a value still ``???`` after parsing stops the run with
+the keys to set.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ CONFIG_FILENAME = "cli_config.yaml"
 
 
 class STRLightningCLI(LightningCLI):
-    """LightningCLI with omegaconf configs, run directories and checkpoint resolution."""
+    """LightningCLI with composed configs, required values, run directories and checkpoint
+    resolution."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         # datamodules and callbacks may import str_lightning, never the other way round but here
