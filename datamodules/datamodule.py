@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -17,14 +18,17 @@ from torch.utils.data import DataLoader
 
 from datamodules.loading import (
     GROUPS,
+    WINDOWS,
     EpochLoader,
     TrainDataset,
     TrainStreamConfig,
     TrainWindows,
     eval_loader,
     rank_batch_split,
+    window_count,
 )
 from datamodules.schema import DataError, Manifest, read_manifest
+from datamodules.synthetic.card import is_synthetic_benchmark
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -32,7 +36,9 @@ class ShardDataModule(L.LightningDataModule):
 
     Args:
         train_datasets: training split directories with mixing ``weight`` and ``group``
-            ("2d": 2D-only, "3d": with 3D or SMPL targets).
+            ("2d": 2D-only, "3d": with 3D or SMPL targets). ``weight: windows`` weighs a dataset
+            by its number of training windows (proportional mixing, as TCMR and VIBE do);
+            numbers and ``windows`` cannot be mixed within a group.
         val_datasets / test_datasets: evaluation split directories by name; one loader each, in
             this order (``val_names``/``test_names`` give the names by dataloader index).
         seq_len: window length T of training windows.
@@ -50,6 +56,8 @@ class ShardDataModule(L.LightningDataModule):
             with SMPL) whose non-overlapping ``seq_len`` windows are the real motions of the
             VIBE-like discriminator (``motion_dataloader``).
         predict_datasets: splits to run ``str-lightning predict`` on, by name.
+        root: the directory every relative split path above is read from (absolute paths stay
+            as they are); None: the working directory. One key moves an experiment's data.
     """
 
     def __init__(
@@ -69,21 +77,25 @@ class ShardDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         motion_dataset: str | None = None,
         predict_datasets: dict[str, str] | None = None,
+        root: str | None = None,
     ) -> None:
         super().__init__()
         if seq_len < 1 or stride < 1 or steps_per_epoch < 1 or batch_size < 1 or num_workers < 0:
             raise ValueError("ShardDataModule: seq_len, stride, steps_per_epoch, batch_size >= 1 "
                              "and num_workers >= 0 expected")
-        self.train_datasets = [d if isinstance(d, TrainDataset) else TrainDataset(**d)
-                               for d in train_datasets or []]
-        for dataset in self.train_datasets:
-            if dataset.group not in GROUPS or not dataset.weight > 0:
-                raise ValueError(f"train dataset {dataset.path}: expected group in {GROUPS} and "
-                                 f"weight > 0, got {dataset.group!r}, {dataset.weight}")
-        self.val_datasets = dict(val_datasets or {})
-        self.test_datasets = dict(test_datasets or {})
-        self.predict_datasets = dict(predict_datasets or {})
-        self.motion_dataset = motion_dataset
+
+        def at_root(path: str) -> str:
+            return str(Path(root) / path) if root else path
+
+        datasets = [d if isinstance(d, TrainDataset) else TrainDataset(**d)
+                    for d in train_datasets or []]
+        self.train_datasets = [replace(d, path=at_root(d.path)) for d in datasets]
+        _check_train_datasets(self.train_datasets)
+        self.val_datasets = {name: at_root(path) for name, path in (val_datasets or {}).items()}
+        self.test_datasets = {name: at_root(path) for name, path in (test_datasets or {}).items()}
+        self.predict_datasets = {name: at_root(path)
+                                 for name, path in (predict_datasets or {}).items()}
+        self.motion_dataset = at_root(motion_dataset) if motion_dataset else None
         self.stream_config = TrainStreamConfig(seq_len, stride, steps_per_epoch, shuffle_buffer,
                                                seed, skip_short_clips)
         self.batch_size, self.ratio_2d = batch_size, ratio_2d
@@ -112,6 +124,21 @@ class ShardDataModule(L.LightningDataModule):
             raise DataError(f"expected one feature dim across the datasets, got {dims}")
         return next(iter(dims.values()))
 
+    def stage_splits(self, stage: str) -> list[str]:
+        """The clip split directories a trainer ``stage`` reads ("fit": train and val)."""
+        splits = {
+            "fit": [d.path for d in self.train_datasets] + list(self.val_datasets.values()),
+            "validate": list(self.val_datasets.values()),
+            "test": list(self.test_datasets.values()),
+            "predict": list(self.predict_datasets.values()),
+        }
+        return splits[stage]
+
+    def real_data_splits(self, stage: str) -> list[str]:
+        """The splits of ``stage`` that are not the synthetic benchmark (see
+        ``is_synthetic_benchmark``): data whose targets were not made with the mannequin."""
+        return [path for path in self.stage_splits(stage) if not is_synthetic_benchmark(path)]
+
     # ------------------------------------------------------------------ loaders
 
     def _rank_and_world(self) -> tuple[int, int]:
@@ -124,10 +151,10 @@ class ShardDataModule(L.LightningDataModule):
         if not self.train_datasets:
             raise DataError("no train_datasets configured")
         manifests = [self._train_manifest(d) for d in self.train_datasets]
-        groups = sorted({d.group for d in self.train_datasets})
+        datasets = [self._resolved_weight(d, m) for d, m in zip(self.train_datasets, manifests)]
+        groups = sorted({d.group for d in datasets})
         counts = rank_batch_split(self.batch_size, self.ratio_2d, world_size, rank, groups)
-        stream = TrainWindows(manifests, self.train_datasets, counts, self.stream_config, rank,
-                              world_size)
+        stream = TrainWindows(manifests, datasets, counts, self.stream_config, rank, world_size)
         loader = EpochLoader(stream, self.num_workers, self.pin_memory)
         loader.epoch = self._resume_state.get("epoch", 0)
         loader.skipped_clips = self._resume_state.get("skipped_clips", 0)
@@ -141,6 +168,15 @@ class ShardDataModule(L.LightningDataModule):
             raise DataError(f"train dataset {dataset.path}: expected kind 'clip' with features, "
                             f"got kind {manifest.kind!r}")
         return manifest
+
+    def _resolved_weight(self, dataset: TrainDataset, manifest: Manifest) -> TrainDataset:
+        if dataset.weight != WINDOWS:
+            return dataset
+        windows = window_count(manifest, self.stream_config.seq_len, self.stream_config.stride)
+        if not windows:
+            raise DataError(f"train dataset {dataset.path}: weight 'windows' but no clip has "
+                            f"seq_len={self.stream_config.seq_len} frames")
+        return replace(dataset, weight=float(windows))
 
     def eval_loaders_for(self, datasets: Mapping[str, str], rank: int,
                          world_size: int) -> list[DataLoader]:
@@ -200,3 +236,20 @@ class ShardDataModule(L.LightningDataModule):
             self._train_loader.epoch = state_dict.get("epoch", 0)
             self._train_loader.batches_consumed = state_dict.get("batches_consumed", 0)
             self._train_loader.skipped_clips = state_dict.get("skipped_clips", 0)
+
+
+def _check_train_datasets(datasets: list[TrainDataset]) -> None:
+    """Groups are "2d"/"3d"; weights are numbers > 0 or "windows", one kind per group."""
+    for dataset in datasets:
+        by_windows = dataset.weight == WINDOWS
+        if dataset.group not in GROUPS or not (by_windows or (
+                isinstance(dataset.weight, (int, float)) and dataset.weight > 0)):
+            raise ValueError(f"train dataset {dataset.path}: expected group in {GROUPS} and "
+                             f"weight > 0 or {WINDOWS!r}, got {dataset.group!r}, "
+                             f"{dataset.weight!r}")
+    for group in GROUPS:
+        kinds = {d.path: d.weight for d in datasets if d.group == group}
+        if len({weight == WINDOWS for weight in kinds.values()}) > 1:
+            raise ValueError(f"train datasets of group {group!r}: weights must be all numbers or "
+                             f"all {WINDOWS!r} (a number and a window count are not comparable), "
+                             f"got {kinds}")

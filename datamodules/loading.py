@@ -36,15 +36,28 @@ log = logging.getLogger(__name__)
 
 TRAIN_JOINTS = "spin49"
 GROUPS = ("2d", "3d")
+WINDOWS = "windows"  # a weight: the split's number of training windows
 
 
 @dataclass
 class TrainDataset:
-    """One training split directory, its mixing weight and its group (2D-only or 3D)."""
+    """One training split directory, its mixing weight and its group (2D-only or 3D).
+
+    ``weight`` is a positive number, or ``"windows"``: the split's number of training windows
+    (``window_count``), which mixes a group's datasets in proportion to their sizes like one
+    concatenated dataset (TCMR's and VIBE's mixing).
+    """
 
     path: str
-    weight: float = 1.0
+    weight: float | Literal["windows"] = 1.0
     group: Literal["2d", "3d"] = "3d"
+
+
+def window_count(manifest: Manifest, seq_len: int, stride: int) -> int:
+    """Training windows of ``seq_len`` frames at ``stride`` in a split: per clip of L >= seq_len
+    frames, ``(L - seq_len) // stride + 1`` (shorter clips have none)."""
+    return sum((clip.frames - seq_len) // stride + 1 for shard in manifest.shards
+               for clip in shard.clips if clip.frames >= seq_len)
 
 
 def worker_slot() -> tuple[int, int]:

@@ -299,22 +299,22 @@ check_ablations() {
   # Tasks 0-1 of rows x seeds (default seeds 1 2 3): row 0 with seeds 1 and 2.
   local job
   job=$(submit --job-name=selftest-ablation --array=0-1 --cpus-per-task=1 \
-        --output="$work/jobs/%x-%A_%a.out" slurm/ablations.sbatch \
+        --output="$work/jobs/%x-%A_%a.out" slurm/ablations.sbatch configs/ablations/synthetic \
         --config "$work/selftest.yaml" --trainer.accelerator=cpu --trainer.max_steps=10 \
         --trainer.callbacks="[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: {save_last: true}}]")
   log "3. ablations: array job $job, row 0 x seeds 1-2"
   local ok=1 task state experiment last
   experiment=$(sed -n 's/^run: *{.*experiment: *\([A-Za-z0-9_]*\)}.*/\1/p' \
-               "$(compgen -G "$repo/configs/ablations/*.yaml" | LC_ALL=C sort | head -n 1)")
+               "$(compgen -G "$repo/configs/ablations/synthetic/*.yaml" | LC_ALL=C sort | head -n 1)")
   for task in 0 1; do
     state=$(wait_for_job "${job}_$task" 600)
-    last=$work/runs/ablations/$experiment/seed$((task + 1))/checkpoints/last.ckpt
+    last=$work/runs/ablations-synthetic/$experiment/seed$((task + 1))/checkpoints/last.ckpt
     if [ "$state" != COMPLETED ] || [ ! -f "$last" ] || [ "$(checkpoint_step "$last")" != 10 ]; then
       ok=0
-      fail "ablations: task ${job}_$task state $state, no run directory ablations/$experiment/seed$((task + 1))"
+      fail "ablations: task ${job}_$task state $state, no run directory ablations-synthetic/$experiment/seed$((task + 1))"
     fi
   done
-  [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0-1 -> $(cd "$work/runs/ablations/$experiment" && ls | tr '\n' ' ')"
+  [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0-1 -> $(cd "$work/runs/ablations-synthetic/$experiment" && ls | tr '\n' ' ')"
 }
 
 # ----------------------------------------------------------------------------- main

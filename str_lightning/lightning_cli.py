@@ -4,11 +4,15 @@ Every run lives in ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (no tim
 ``seed_everything``, 0 by default), shared by all ranks and by every requeue of a SLURM job:
 checkpoints in ``checkpoints/``, the saved CLI config ``cli_config.yaml``, logs. The seed also
 seeds the training data stream (``data.seed`` is linked to it), so two seeds of one experiment
-differ in initialisation and data order and never share a directory. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
-step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
-data's manifests and the window length from the data config, and both are linked into the model.
+differ in initialisation and data order and never share a directory. ``--ckpt_path auto``
+resumes from the run's newest checkpoint by global step (or starts fresh); ``--ckpt_path best``
+tests the best one. The feature size is read from the data's manifests and the window length
+from the data config, and both are linked into the model.
 ``predict`` writes one file per sequence to ``predictions/`` of the run directory
 (:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
+Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
+:mod:`str_lightning.config_files`), and a value still ``???`` after parsing stops the run with
+the keys to set.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from str_lightning.checkpoints import resolve_ckpt_path
+from str_lightning.config_files import register_parser_mode, required_keys
 from str_lightning.modules import PoseShapeModule
 
 CONFIG_FILENAME = "cli_config.yaml"
@@ -46,7 +51,8 @@ def checked_seed(seed_everything: Any) -> int:
 
 
 class STRLightningCLI(LightningCLI):
-    """LightningCLI with omegaconf configs, run directories and checkpoint resolution."""
+    """LightningCLI with composed configs, required values, run directories and checkpoint
+    resolution."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         # datamodules and callbacks may import str_lightning, never the other way round but here
@@ -57,7 +63,7 @@ class STRLightningCLI(LightningCLI):
             model_class=PoseShapeModule,
             datamodule_class=ShardDataModule,
             subclass_mode_model=True,
-            parser_kwargs={"parser_mode": "omegaconf", "prog": "str-lightning"},
+            parser_kwargs={"parser_mode": register_parser_mode(), "prog": "str-lightning"},
             save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
             seed_everything_default=DEFAULT_SEED,
@@ -87,6 +93,7 @@ class STRLightningCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        _check_required_values(config)
         run_dir = self.run_dir
         config["trainer"]["default_root_dir"] = str(run_dir)
         for callback in config["trainer"].get("callbacks") or []:
@@ -113,6 +120,23 @@ class STRLightningCLI(LightningCLI):
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
             config["return_predictions"] = False
+
+
+REQUIRED_VALUE_HINTS = {
+    "model.init_args.body_model": "the directory of your SMPL files (docs/body.md), e.g. data/body",
+    "model.init_args.spin_checkpoint": "SPIN's spin_model_checkpoint.pth.tar, whose regressor "
+                                       "initialises ours (docs/training.md)",
+}
+
+
+def _check_required_values(config: Any) -> None:
+    """Stop naming every key still ``???`` (a value the recipe requires the user to give)."""
+    missing = required_keys(config.as_dict())
+    if missing:
+        lines = [f"  {key}: {REQUIRED_VALUE_HINTS.get(key, 'a value')}" for key in missing]
+        raise ValueError("the config requires values that were not given (??? in the config):\n"
+                         + "\n".join(lines) + "\nSet them in a config file or on the command "
+                         f"line, e.g. --{missing[0]} VALUE")
 
 
 def _add_preemption_handling(trainer: Any) -> None:

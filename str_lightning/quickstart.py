@@ -12,8 +12,9 @@ import copy
 from pathlib import Path
 
 import torch
-import yaml
 from lightning.pytorch import LightningModule, Trainer
+
+from str_lightning.config_files import compose_file
 
 METRICS = (("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("mpvpe", "MPVPE"), ("accel", "Accel"))
 DEFAULT_CONFIG = Path("configs/experiment/synthetic_str.yaml")
@@ -21,10 +22,8 @@ DEFAULT_CONFIG = Path("configs/experiment/synthetic_str.yaml")
 
 def synthetic_root(config: Path) -> Path:
     """The synthetic benchmark directory a config trains on (parent of its first train split)."""
-    data = yaml.safe_load(config.read_text())["data"]
-    if isinstance(data, str):  # an included data fragment
-        data = yaml.safe_load((config.parent / data).read_text())
-    return Path(data["train_datasets"][0]["path"]).parent
+    data = compose_file(config)["data"]
+    return (Path(data.get("root") or "") / data["train_datasets"][0]["path"]).parent
 
 
 def ensure_synthetic(root: Path, preset: str, seed: int) -> None:

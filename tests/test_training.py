@@ -20,8 +20,8 @@ from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_FILES = sorted((REPO / "configs" / "experiment").glob("*.yaml")) + sorted(
-    (REPO / "configs" / "ablations").glob("*.yaml"))
+CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")
+                for path in sorted((REPO / "configs" / folder).glob("*.yaml"))]
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
         "regressor_hidden_size": 16,
         "monitor": "val/toy/pa_mpjpe",
         "eval_protocols": {"toy": "synthetic"},
+        "allow_mannequin_on_real_data": True,  # random toy shards, not the synthetic benchmark
     }
     if variant == "vibe":
         model_args.update(discriminator_hidden_size=8, discriminator_attention_size=8)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datamodules.schema import read_manifest
 from datamodules.synthetic.features import CorruptionSettings
 from datamodules.synthetic.motion import FPS, MOTIONS
-from datamodules.synthetic.presets import Preset
+from datamodules.synthetic.presets import DATASET, Preset
+
+CARD_NAME = "README.md"
+CARD_TITLE = "# Synthetic video pose-and-shape benchmark"
 
 _SUPERVISION = {
     "3d": "features, kp2d, kp3d, SMPL pose/shape",
@@ -20,11 +24,26 @@ def write_card(path: Path, preset: Preset, seed: int, summary: dict[str, dict[st
     path.write_text("\n".join(_card_lines(preset, seed, summary)) + "\n")
 
 
+def is_synthetic_benchmark(split_dir: str | Path) -> bool:
+    """Whether ``split_dir`` is a split of a benchmark made by ``str-lightning synth``: its
+    manifest names a synthetic dataset and the benchmark's card sits in the parent directory.
+
+    The synthetic benchmark is the only data whose targets were made with the built-in mannequin,
+    so it is the only data a mannequin body model may be trained or evaluated on.
+    """
+    split_dir = Path(split_dir)
+    card = split_dir.parent / CARD_NAME
+    if not card.is_file() or not card.read_text().startswith(CARD_TITLE):
+        return False
+    dataset = read_manifest(split_dir).dataset
+    return dataset == DATASET or dataset.startswith(f"{DATASET}-")
+
+
 def _card_lines(preset: Preset, seed: int, summary: dict[str, dict[str, int]]) -> list[str]:
     motions = ", ".join(f"{name} ({weight:.0%})" for name, (weight, _) in MOTIONS.items())
     m = preset.motion
     lines = [
-        f"# Synthetic video pose-and-shape benchmark (preset `{preset.name}`, seed {seed})",
+        f"{CARD_TITLE} (preset `{preset.name}`, seed {seed})",
         "",
         (f"Made by `str-lightning synth --preset {preset.name} --seed {seed}`; regenerating "
          "with the same command and library versions gives the same bytes. Design and reasons: "

@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from datamodules.schema import ShardWriter
-from datamodules.synthetic.card import write_card
+from datamodules.synthetic.card import CARD_NAME, write_card
 from datamodules.synthetic.features import (
     FeatureNetwork,
     Segment,
@@ -93,7 +93,7 @@ def generate(out_dir: str | Path, preset: Preset, seed: int, overwrite: bool = F
         summary[plan.directory] = write_split(partial / plan.directory, plan, videos)
         ramp = plan.corruption.ramp_frames if plan.corruption else None
         records[plan.directory] = [v.record(ramp) for v in videos]
-    write_card(partial / "README.md", preset, seed, summary)
+    write_card(partial / CARD_NAME, preset, seed, summary)
     description = {"generator": "str-lightning synth", "preset": asdict(preset), "seed": seed,
                    "fps": FPS, "summary": summary, "videos": records}
     (partial / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1, sort_keys=True))

@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import SumMetric
 
+from str_lightning.body import MANNEQUIN
 from str_lightning.evaluation.inference import predict_sequence
 from str_lightning.evaluation.protocols import (
     EvaluationProtocol,
@@ -55,6 +56,10 @@ class PoseShapeModule(LightningModule):
         eval_protocols: evaluation dataset name -> protocol name; names not listed use the
             protocol of the same name (``3dpw``, ``mpii3d``, ``h36m``, ``synthetic``).
         edge_mode, eval_window_batch: whole-sequence inference settings (docs/evaluation.md).
+        allow_mannequin_on_real_data: with ``body_model: mannequin``, ``setup`` refuses data the
+            datamodule reports as not the synthetic benchmark (its ``real_data_splits(stage)``):
+            the mannequin is not SMPL, so its joints and meshes cannot be compared with real
+            targets. True runs anyway, on purpose (e.g. a smoke test on real shards).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class PoseShapeModule(LightningModule):
         eval_protocols: dict[str, str] | None = None,
         edge_mode: str = "replicate",
         eval_window_batch: int = 128,
+        allow_mannequin_on_real_data: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -94,6 +100,7 @@ class PoseShapeModule(LightningModule):
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
+        self._refuse_mannequin_on_real_data(datamodule, stage)
         for eval_stage in EVAL_STAGES:
             names = list(getattr(datamodule, f"{eval_stage}_names", []) or [])
             self._eval_names[eval_stage] = names
@@ -102,6 +109,20 @@ class PoseShapeModule(LightningModule):
                     protocol = self.protocol(name)
                     self.eval_metrics[eval_stage][name] = build_metrics(protocol, f"{eval_stage}/{name}/")
                     self.frame_counts[eval_stage][name] = SumMetric()
+
+    def _refuse_mannequin_on_real_data(self, datamodule: Any, stage: str) -> None:
+        if self.hparams.body_model != MANNEQUIN or self.hparams.allow_mannequin_on_real_data:
+            return
+        real_data_splits = getattr(datamodule, "real_data_splits", None)
+        splits = real_data_splits(stage) if real_data_splits else []
+        if splits:
+            raise ValueError(
+                f"body_model is 'mannequin', but the {stage} data is not the synthetic benchmark "
+                f"(made by `str-lightning synth`): {splits}. The mannequin is a stand-in body, not "
+                "SMPL: its joints and meshes do not match real targets, so losses and metrics "
+                "would be meaningless. Set model.init_args.body_model to your SMPL directory "
+                "(docs/body.md), or, to run with the mannequin on purpose (e.g. a smoke test), "
+                "set model.init_args.allow_mannequin_on_real_data true.")
 
     def protocol(self, dataset: str) -> EvaluationProtocol:
         """The evaluation protocol of ``dataset`` (see ``eval_protocols``)."""

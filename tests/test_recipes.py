@@ -1,0 +1,313 @@
+"""The recipes in configs/: composed files equal the long files they replaced, the paper's
+training values, the table in docs/training.md, and the guards against misconfiguration."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import tarfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+from training_helpers import tiny_config, write_config, write_tiny_shards
+
+from datamodules.datamodule import ShardDataModule
+from datamodules.loading import rank_batch_split, window_count
+from datamodules.schema import read_manifest
+from datamodules.synthetic.card import is_synthetic_benchmark
+from datamodules.synthetic.generate import generate
+from datamodules.synthetic.presets import get_preset
+from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.quickstart import synthetic_root
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+# The commit whose configs were long, self-contained files (before they composed from a base).
+LONG_CONFIGS_COMMIT = "9d458adc8748d4240589b70e633a93a5271fec49"
+
+PAPER = {"model.init_args.body_model": "???", "model.init_args.spin_checkpoint": "???",
+         "model.init_args.edge_mode": "tcmr"}
+SYNTHETIC_MOTION = {"data.motion_dataset": "data/synthetic/motion"}  # unused by STR/TCMR-like
+ROWS = {"1_no_ttr": "use_ttr", "2_no_ste": "use_ste", "3_no_ste_time": "use_ste_time",
+        "4_no_ste_freq": "use_ste_freq", "5_no_self_integration": "use_self_integration",
+        "6_no_cross_integration": "use_cross_integration"}
+
+
+def windows(datasets: int) -> dict[str, str]:
+    """Proportional mixing: every train dataset weighted by its window count."""
+    return {f"data.train_datasets.{i}.weight": "windows" for i in range(datasets)}
+
+
+# new file -> (long file at LONG_CONFIGS_COMMIT, long data file replacing its data or None,
+#              every intended change: dotted key -> new value)
+RECIPES: dict[str, tuple[str, str | None, dict]] = {
+    "experiment/synthetic_str.yaml": ("experiment/synthetic_str.yaml", None, SYNTHETIC_MOTION),
+    "experiment/synthetic_tcmr.yaml": ("experiment/synthetic_tcmr.yaml", None, SYNTHETIC_MOTION),
+    "experiment/synthetic_vibe.yaml": ("experiment/synthetic_vibe.yaml", None, {}),
+    "experiment/synthetic_str_literal_aux.yaml": (
+        "experiment/synthetic_str.yaml", None,
+        {**SYNTHETIC_MOTION, "model.init_args.supervise_auxiliary": False,
+         "run.experiment": "str_literal_aux"}),
+    "experiment/paper_str_3dpw.yaml": ("experiment/paper_str_3dpw.yaml", None,
+                                       {**PAPER, **windows(4)}),
+    "experiment/paper_str_no3dpw.yaml": (
+        "experiment/paper_str_3dpw.yaml", "data/tcmr_table6.yaml",
+        {**PAPER, **windows(4), "run.experiment": "str_no3dpw"}),
+    "experiment/paper_str_no3dpw_literal_aux.yaml": (
+        "experiment/paper_str_3dpw.yaml", "data/tcmr_table6.yaml",
+        {**PAPER, **windows(4), "run.experiment": "str_no3dpw_literal_aux",
+         "model.init_args.supervise_auxiliary": False}),
+    "experiment/paper_tcmr_3dpw.yaml": ("experiment/paper_tcmr_3dpw.yaml", None,
+                                        {**PAPER, **windows(4)}),
+    "experiment/paper_tcmr_no3dpw.yaml": (
+        "experiment/paper_tcmr_3dpw.yaml", "data/tcmr_table6.yaml",
+        {**PAPER, **windows(4), "run.experiment": "tcmr_no3dpw"}),
+    "experiment/paper_vibe_no3dpw.yaml": (  # VIBE's mix never had 3DPW train: renamed
+        "experiment/paper_vibe_3dpw.yaml", None,
+        {**PAPER, **windows(2), "run.experiment": "vibe_no3dpw"}),
+    # the ablations now train without 3DPW (TCMR's Table-6 mix), like the paper's Table 2
+    **{f"ablations/{row}.yaml": (f"ablations/{row}.yaml", "data/tcmr_table6.yaml",
+                                 {**PAPER, **windows(4)})
+       for row in ["0_str_full", *ROWS]},
+    "ablations/synthetic/0_str_full.yaml": (
+        "experiment/synthetic_str.yaml", None,
+        {**SYNTHETIC_MOTION, "run.project": "ablations-synthetic", "run.experiment": "str_full"}),
+    **{f"ablations/synthetic/{row}.yaml": (
+        "experiment/synthetic_str.yaml", None,
+        {**SYNTHETIC_MOTION, "run.project": "ablations-synthetic", "run.experiment": row[2:],
+         f"model.init_args.encoder.init_args.{flag}": False})
+       for row, flag in ROWS.items()},
+}
+PAPER_RECIPES = sorted(name for name in RECIPES if "synthetic" not in name)
+
+
+@cache
+def printed(*args: str) -> dict:
+    """The config ``str-lightning fit ARGS --print_config`` prints, with data paths joined to
+    ``data.root`` (so configs with and without a root compare)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        STRLightningCLI(args=["fit", *args, "--print_config"])
+    assert exit_info.value.code == 0, args
+    return joined_to_root(yaml.safe_load(out.getvalue()))
+
+
+def joined_to_root(config: dict) -> dict:
+    data = config["data"]
+    root = data.pop("root", None)
+
+    def at_root(path):
+        return str(Path(root) / path) if root and path else path
+
+    for dataset in data["train_datasets"] or []:
+        dataset["path"] = at_root(dataset["path"])
+    for key in ("val_datasets", "test_datasets", "predict_datasets"):
+        data[key] = {name: at_root(path) for name, path in (data[key] or {}).items()}
+    data["motion_dataset"] = at_root(data["motion_dataset"])
+    return config
+
+
+def flat(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in flat(value, f"{prefix}{key}.").items()}
+    if isinstance(node, list):
+        return {k: v for i, value in enumerate(node) for k, v in flat(value, f"{prefix}{i}.").items()}
+    return {prefix[:-1]: node}
+
+
+@pytest.fixture(scope="module")
+def long_configs(tmp_path_factory) -> Path:
+    """configs/ as it was at LONG_CONFIGS_COMMIT (needs the repository's git history)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", LONG_CONFIGS_COMMIT, "configs"],
+                             capture_output=True, check=False)
+    assert archive.returncode == 0, (
+        f"cannot read commit {LONG_CONFIGS_COMMIT} (a shallow clone? fetch the history): "
+        f"{archive.stderr.decode()}")
+    root = tmp_path_factory.mktemp("long")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(root, filter="data")
+    return root / "configs"
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_composed_config_equals_the_long_file_but_for_the_listed_changes(name, long_configs):
+    long_file, long_data, changes = RECIPES[name]
+    args = ["--config", str(long_configs / long_file)]
+    if long_data:
+        args += ["--data", str(long_configs / long_data)]
+    expected = {**flat(printed(*args)), **changes}
+    assert flat(printed("--config", str(CONFIGS / name))) == expected
+
+
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_paper_recipes_print_the_papers_training_values(name):
+    config = printed("--config", str(CONFIGS / name))
+    model, data, trainer = config["model"]["init_args"], config["data"], config["trainer"]
+    assert model["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert model["optimizer"]["init_args"]["lr"] == 5e-5
+    assert model["optimizer"]["init_args"]["weight_decay"] == 0
+    scheduler = model["scheduler"]
+    assert scheduler["class_path"] == "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    assert (scheduler["init_args"]["mode"], scheduler["init_args"]["factor"],
+            scheduler["init_args"]["patience"]) == ("min", 0.1, 5)
+    assert model["monitor"] == "val/3dpw/pa_mpjpe"
+    assert rank_batch_split(data["batch_size"], data["ratio_2d"], 1, 0, ["2d", "3d"]) == {
+        "2d": 19, "3d": 13}
+    assert (data["seq_len"], trainer["max_epochs"], data["steps_per_epoch"]) == (16, 30, 500)
+    assert (model["body_model"], model["spin_checkpoint"]) == ("???", "???")
+    assert model["edge_mode"] == "tcmr"
+    assert {d["weight"] for d in data["train_datasets"]} == {"windows"}
+    trains_on_3dpw = any("3dpw" in d["path"] for d in data["train_datasets"])
+    assert trains_on_3dpw == name.endswith("_3dpw.yaml")
+    if name.startswith("ablations/"):
+        assert next(iter(data["test_datasets"])) == "mpii3d"  # Table 2 is on MPI-INF-3DHP
+
+
+# ----------------------------------------------------------------------------- docs table
+
+ENCODER_NAMES = {"STREncoder": "STR", "TCMREncoder": "TCMR-like", "VIBEEncoder": "VIBE-like"}
+
+
+def recipe_row(name: str, config: dict) -> list[str]:
+    """The row of docs/training.md's recipe table for ``configs/<name>``."""
+    model, data, trainer = config["model"]["init_args"], config["data"], config["trainer"]
+    encoder = model["encoder"]
+    switched_off = [key[4:] for key, value in encoder["init_args"].items()
+                    if key.startswith("use_") and value is False]
+    if not model.get("supervise_auxiliary", True) and encoder["class_path"].endswith("STREncoder"):
+        switched_off.append("aux supervision")
+    model_cell = ENCODER_NAMES[encoder["class_path"].rsplit(".", 1)[1]] + "".join(
+        f", no {part}" for part in switched_off)
+    split = rank_batch_split(data["batch_size"], data["ratio_2d"], 1, 0, ["2d", "3d"])
+    optimizer, plateau = model["optimizer"], model["scheduler"]["init_args"]
+
+    common = os.path.commonpath([d["path"] for d in data["train_datasets"]])
+
+    def names(group: str) -> str:  # paths below the data root, without a last "/train"
+        return ", ".join(str(Path(d["path"]).relative_to(common)).removesuffix("/train")
+                         for d in data["train_datasets"] if d["group"] == group)
+
+    weights = {str(d["weight"]) for d in data["train_datasets"]}
+    mixing = "by windows" if weights == {"windows"} else "weights " + "/".join(sorted(weights))
+    return [
+        f"`{name}`", model_cell,
+        " / ".join("required" if v == "???" else str(v or "none")
+                   for v in (model["body_model"], model["spin_checkpoint"])),
+        f"{optimizer['class_path'].rsplit('.', 1)[1]} {optimizer['init_args']['lr']:g}",
+        f"×{plateau['factor']:g} after {plateau['patience']}",
+        f"{split['2d']} + {split['3d']}", str(data["seq_len"]),
+        f"{trainer['max_epochs']} × {data['steps_per_epoch']}",
+        f"2D: {names('2d')}; 3D: {names('3d')}", f"{data['stride']}, {mixing}",
+        f"{', '.join(data['val_datasets'])} → {', '.join(data['test_datasets'])}",
+        model["edge_mode"],
+    ]
+
+
+def docs_rows() -> dict[str, list[str]]:
+    lines = (REPO / "docs" / "training.md").read_text().splitlines()
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in lines if line.startswith("| `")]
+    return {row[0]: row for row in rows}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_docs_training_table_shows_what_print_config_prints(name):
+    row = docs_rows().get(f"`{name}`")
+    assert row is not None, f"docs/training.md: no row for {name}"
+    assert row == recipe_row(name, printed("--config", str(CONFIGS / name)))
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def run_cli(*args: str) -> STRLightningCLI:
+    return STRLightningCLI(args=list(args))
+
+
+def test_paper_recipe_without_smpl_and_spin_stops_naming_both_keys():
+    with pytest.raises(ValueError, match="model.init_args.body_model") as error:
+        run_cli("fit", "--config", str(CONFIGS / "experiment/paper_str_3dpw.yaml"))
+    assert "model.init_args.spin_checkpoint" in str(error.value)
+    with pytest.raises(ValueError, match="requires values") as error:
+        run_cli("fit", "--config", str(CONFIGS / "ablations/2_no_ste.yaml"),
+                "--model.init_args.body_model", "data/body")
+    assert "spin_checkpoint" in str(error.value) and "body_model" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def small_synthetic(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic") / "synthetic"
+    generate(root, get_preset("small"), 0, overwrite=True, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def toy_shards(tmp_path_factory) -> Path:
+    return write_tiny_shards(tmp_path_factory.mktemp("toy"))
+
+
+def test_mannequin_on_data_that_is_not_the_synthetic_benchmark_is_refused(toy_shards, tmp_path):
+    config = tiny_config(toy_shards, tmp_path, max_steps=1)
+    del config["model"]["init_args"]["allow_mannequin_on_real_data"]
+    path = write_config(config, tmp_path / "c.yaml")
+    for stage in ("fit", "test"):
+        with pytest.raises(ValueError, match="not the synthetic benchmark") as error:
+            run_cli(stage, "--config", str(path))
+        assert str(toy_shards / "val") in str(error.value)
+        assert "allow_mannequin_on_real_data true" in str(error.value)
+    allowed = run_cli("fit", "--config", str(path),
+                      "--model.init_args.allow_mannequin_on_real_data", "true")
+    assert allowed.trainer.global_step == 1
+
+
+def test_synthetic_benchmark_is_recognised_by_its_card_and_manifest(small_synthetic, tmp_path):
+    assert all(is_synthetic_benchmark(small_synthetic / split)
+               for split in ("train", "train-2d", "val", "test", "test-dark", "motion"))
+    impostor = tmp_path / "copy"  # the same shards without the benchmark's card
+    impostor.mkdir()
+    (impostor / "val").symlink_to(small_synthetic / "val")
+    assert not is_synthetic_benchmark(impostor / "val")
+
+
+def test_synthetic_recipe_trains_on_a_moved_data_root(small_synthetic, tmp_path):
+    cli = run_cli("fit", "--config", str(CONFIGS / "experiment/synthetic_str.yaml"),
+                  "--data.root", str(small_synthetic), "--run.root", str(tmp_path),
+                  "--trainer.max_steps", "2",
+                  "--trainer.enable_progress_bar", "false", "--data.num_workers", "0")
+    assert cli.trainer.global_step == 2
+    assert cli.datamodule.val_datasets == {"synthetic": str(small_synthetic / "val")}
+    assert synthetic_root(CONFIGS / "experiment/synthetic_str.yaml") == Path("data/synthetic")
+
+
+def test_root_joins_relative_split_paths_only(tmp_path):
+    data = ShardDataModule(train_datasets=[{"path": "a/train"}, {"path": "/abs/train"}],
+                           val_datasets={"v": "a/val"}, motion_dataset="m", root=str(tmp_path))
+    assert [d.path for d in data.train_datasets] == [str(tmp_path / "a/train"), "/abs/train"]
+    assert data.val_datasets == {"v": str(tmp_path / "a/val")}
+    assert data.motion_dataset == str(tmp_path / "m")
+
+
+def test_windows_weights_are_each_splits_window_count(toy_shards):
+    train, train2d = toy_shards / "train", toy_shards / "train2d"
+    data = ShardDataModule(
+        train_datasets=[{"path": str(train), "weight": "windows", "group": "3d"},
+                        {"path": str(train2d), "weight": "windows", "group": "2d"}],
+        seq_len=8, stride=3, batch_size=4, num_workers=0)
+    stream = data.train_loader_for(0, 1).dataset
+    # clips of 40, 33, 50, 20 frames and 30, 25 frames: (L - 8) // 3 + 1 windows each
+    assert [d.weight for d in stream.datasets] == [11 + 9 + 15 + 5, 8 + 6]
+    assert window_count(read_manifest(train), 8, 3) == 40
+    assert window_count(read_manifest(train), 41, 1) == 10  # shorter clips have none
+
+
+def test_windows_and_numbers_cannot_mix_within_a_group(toy_shards):
+    with pytest.raises(ValueError, match="all numbers or all 'windows'"):
+        ShardDataModule(train_datasets=[
+            {"path": str(toy_shards / "train"), "weight": "windows", "group": "3d"},
+            {"path": str(toy_shards / "train2d"), "weight": 2.0, "group": "3d"}])
+    with pytest.raises(ValueError, match="weight > 0 or 'windows'"):
+        ShardDataModule(train_datasets=[{"path": "x", "weight": "frames", "group": "3d"}])
