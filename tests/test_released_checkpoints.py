@@ -29,6 +29,7 @@ from str_lightning.modules import PoseShapeModule, VIBEModule
 from str_lightning.nets import TCMREncoder, VIBEEncoder
 from str_lightning.safe_pickle import array_global, load_torch_file
 
+REPO = Path(__file__).resolve().parents[1]
 NUMPY_1 = "numpy.core.multiarray"
 NUMPY_2 = "numpy._core.multiarray"
 SCALAR = array_global(NUMPY_2, "scalar")
@@ -144,6 +145,25 @@ def reference_metrics(module: PoseShapeModule, split: Path, edge_mode: str) -> d
     return {name: value.item() for name, value in metrics.compute().items()}
 
 
+def shipped_config_args(variant: str, shards: Path, run_root: Path, released: Path) -> list[str]:
+    """``configs/experiment/released_<variant>.yaml`` with the model shrunk to the tiny sizes of
+    ``training_helpers`` and the paths pointed at this test's files."""
+    _, _, encoder_args = ENCODERS[variant]
+    args = ["--config", str(REPO / "configs" / "experiment" / f"released_{variant}.yaml"),
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+            "--run.root", str(run_root), "--model.init_args.body_model", "mannequin",
+            "--model.init_args.regressor_hidden_size", str(REGRESSOR_HIDDEN),
+            "--model.init_args.released_checkpoint", str(released),
+            "--model.init_args.eval_protocols", "{toy: synthetic}",
+            "--data.test_datasets", f"{{toy: {shards / 'val'}}}", "--data.seq_len", str(SEQ_LEN),
+            "--data.num_workers", "0"]
+    args += [f"--model.init_args.encoder.init_args.{k}={v}" for k, v in encoder_args.items()]
+    if variant == "vibe":
+        args += ["--model.init_args.discriminator_hidden_size", "8",
+                 "--model.init_args.discriminator_attention_size", "8"]
+    return args
+
+
 @pytest.mark.parametrize(("variant", "multiarray", "legacy"),
                          [("tcmr", NUMPY_1, False), ("vibe", NUMPY_2, True)])
 def test_released_file_evaluates_through_the_cli(shards, tmp_path, variant, multiarray, legacy):
@@ -151,17 +171,17 @@ def test_released_file_evaluates_through_the_cli(shards, tmp_path, variant, mult
     performance = np.float64(52.7) if variant == "tcmr" else np.float32(56.56)
     released = tmp_path / f"{variant}_model.pth.tar"
     save_with_numpy_names(released_layout(module, performance), released, multiarray, legacy)
-    config = write_config(tiny_config(shards, tmp_path, variant), tmp_path / "c.yaml")
 
-    cli = STRLightningCLI(args=["test", "--config", str(config),
-                                "--model.init_args.released_checkpoint", str(released),
-                                "--model.init_args.edge_mode", "tcmr"])
-    logged = {k: v.item() for k, v in cli.trainer.callback_metrics.items()}
+    cli = STRLightningCLI(args=["test", *shipped_config_args(variant, shards, tmp_path, released)])
+    assert cli.model.hparams.edge_mode == ("tcmr" if variant == "tcmr" else "replicate")
     for key, value in module.encoder.state_dict().items():
         assert torch.equal(cli.model.encoder.state_dict()[key], value), key
-    expected = reference_metrics(module, shards / "val", "tcmr")
+    logged = {k: v.item() for k, v in cli.trainer.callback_metrics.items()}
+    expected = reference_metrics(module, shards / "val", cli.model.hparams.edge_mode)
     for name in ("mpjpe", "pa_mpjpe", "accel", "mpvpe"):
         assert logged[f"test/toy/{name}"] == pytest.approx(expected[name], rel=1e-4), name
+    results = (tmp_path / "released" / variant / "results" / "test_results.csv").read_text()
+    assert results.startswith("dataset,") and "\ntoy," in results
     if variant == "tcmr":  # TCMR's edge rule was evaluated: the default one gives other figures
         replicate = reference_metrics(module, shards / "val", "replicate")
         assert abs(replicate["mpjpe"] - expected["mpjpe"]) > 1e-3

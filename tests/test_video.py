@@ -250,10 +250,10 @@ def test_feature_shards_are_valid_predict_input(video_files, checkpoint, tmp_pat
                  "--random-weights", "--out", str(tmp_path / "shards")]) == 0
     config["data"]["predict_datasets"] = {"mine": str(tmp_path / "shards")}
     cli = STRLightningCLI(args=["predict", "--config", str(write_config(config, tmp_path / "p.yaml")),
-                                "--ckpt_path", str(ckpt)])
+                                "--ckpt_path", str(ckpt), "--return_predictions", "true"])
     predictions = [p for p in cli.trainer.predict_loop.predictions if p is not None]
-    assert sorted(len(p["frame_id"]) for p in predictions) == [6, 6]
-    assert all(p["vertices"].shape[1:] == (6890, 3) for p in predictions)
+    assert sorted(p["frame_id"].tolist() for p in predictions) == [BOXED[:6], BOXED[6:]]
+    assert all(p["pose"].shape == (6, 72) and np.isfinite(p["pose"]).all() for p in predictions)
 
 
 def changed_pixels(drawn: np.ndarray, original: np.ndarray) -> np.ndarray:
