@@ -209,6 +209,10 @@ def test_features_command_reports_bad_input(video_files, tmp_path, capsys):
     code = main(["features", str(video_files["folder"]), "--boxes", str(video_files["csv"]),
                  "--random-weights", "--out", str(tmp_path / "out")])
     assert code == 2 and "pass --fps" in capsys.readouterr().err
+    (tmp_path / "broken.mp4").write_text("not a video")
+    code = main(["features", str(tmp_path / "broken.mp4"), "--boxes", str(video_files["csv"]),
+                 "--random-weights", "--out", str(tmp_path / "out")])
+    assert code == 2 and "broken.mp4: cannot read frames" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- predict and demo

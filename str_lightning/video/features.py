@@ -62,9 +62,10 @@ def frame_features(video: Video, boxes: dict[int, tuple[float, float, float, flo
 def _boxed_frames(video: Video, boxes: dict[int, tuple]) -> Iterator[tuple[int, np.ndarray]]:
     """The frames that have a box; an error when a box names a frame past the video's end."""
     count = 0
-    for count, frame in enumerate(video.frames(), start=1):
-        if count - 1 in boxes:
-            yield count - 1, frame
+    for index, frame in enumerate(video.frames()):
+        count = index + 1
+        if index in boxes:
+            yield index, frame
     beyond = sorted(f for f in boxes if f >= count)
     if beyond:
         raise VideoInputError(f"{video.path}: has {count} frames, but the boxes name frames "

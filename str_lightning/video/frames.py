@@ -85,7 +85,9 @@ def open_video(path: str | Path, fps: float | None = None) -> Video:
             meta = iio.immeta(path)
             first = _rgb(next(iter(iio.imiter(path))), path)
         except (OSError, StopIteration, ValueError) as err:
-            raise VideoInputError(f"{path}: cannot read frames ({err})") from err
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            reason = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+            raise VideoInputError(f"{path}: cannot read frames ({reason})") from err
         fps = fps or meta.get("fps")
         if not fps:
             raise VideoInputError(f"{path}: the file states no frame rate; pass --fps")
