@@ -29,9 +29,7 @@ def array_global(module: str, name: str) -> Any | None:
     """
     if module == "numpy" and name in ("ndarray", "dtype"):
         return getattr(np, name)
-    if module in _MULTIARRAY_MODULES and name in (
-        "_reconstruct", "scalar",
-    ):
+    if module in _MULTIARRAY_MODULES and name in ("_reconstruct", "scalar"):
         try:
             from numpy._core import multiarray  # numpy >= 2
         except ImportError:  # pragma: no cover - numpy 1.x
