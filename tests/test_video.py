@@ -293,3 +293,13 @@ def test_demo_draws_the_mesh_on_the_persons_box(video_files, mean_checkpoint, tm
         assert rows.max() - rows.min() > 0.8 * (y1 - y0), t
         assert abs((cols.min() + cols.max() + 1) / 2 - (x0 + x1) / 2) < 3, t
         assert changed_pixels(written[t], originals[t]).sum() > 0.8 * changed.sum(), t
+
+
+def test_demo_refuses_a_file_that_is_not_a_fit_checkpoint(video_files, tmp_path, capsys):
+    released = tmp_path / "tcmr_demo_model.pth.tar"
+    torch.save({"gen_state_dict": {}, "performance": np.float64(52.7), "epoch": 3}, released)
+    code = main(["demo", str(video_files["mp4"]), "--boxes", str(video_files["csv"]),
+                 "--random-weights", "--ckpt", str(released), "--out", str(tmp_path / "d.gif")])
+    assert code == 2
+    assert "tcmr_demo_model.pth.tar: expected a str-lightning fit checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "d.gif").exists()

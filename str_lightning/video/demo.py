@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from str_lightning.body.render import overlay_mesh
 from str_lightning.geometry import crop_camera_to_image, project_pinhole
 from str_lightning.modules import PoseShapeModule
+from str_lightning.safe_pickle import load_torch_file
 from str_lightning.video.features import write_video_shards
 from str_lightning.video.frames import CROP_SIZE, Video, crop_square
 
@@ -36,8 +37,14 @@ def image_focal(width: int, height: int) -> float:
 def load_trained_model(checkpoint: str | Path) -> PoseShapeModule:
     """The model of a ``str-lightning fit`` checkpoint (its own class: PoseShapeModule or a
     subclass such as VIBEModule), on the CPU in eval mode; read with ``weights_only=True``."""
-    stored = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    hparams = stored.get("hyper_parameters", {}) if isinstance(stored, dict) else {}
+    stored = load_torch_file(checkpoint)
+    if not isinstance(stored, dict) or not {"state_dict", "hyper_parameters"} <= stored.keys():
+        found = list(stored)[:8] if isinstance(stored, dict) else type(stored).__name__
+        raise ValueError(f"{checkpoint}: expected a str-lightning fit checkpoint (keys "
+                         f"'state_dict', 'hyper_parameters'), found {found}; a released "
+                         f"TCMR/VIBE file goes through str-lightning predict with "
+                         f"--model.init_args.released_checkpoint (docs/usage-own-video.md)")
+    hparams = stored["hyper_parameters"]
     class_path = hparams.get("_class_path", f"{PoseShapeModule.__module__}.PoseShapeModule")
     module_name, _, class_name = class_path.rpartition(".")
     module_class = getattr(importlib.import_module(module_name), class_name, None)
@@ -115,9 +122,9 @@ def run_demo(video: Video, boxes: dict[int, tuple[float, float, float, float]],
 
     out = Path(out)
     features_dir = Path(features_dir or out.with_name(f"{out.stem}_features"))
+    model = load_trained_model(checkpoint)
     write_video_shards(video, boxes, backbone, features_dir, batch_size=batch_size,
                        device=device, overwrite=True)
-    model = load_trained_model(checkpoint)
     meshes = predicted_meshes(model, iterate_clips(features_dir))
     faces = model.regressor.body.faces
     return write_video(overlay_frames(video, meshes, np.asarray(faces)), out, video.fps)
