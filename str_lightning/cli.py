@@ -2,7 +2,8 @@
 
 The Lightning sub-commands (``fit``, ``validate``, ``test``, ``predict``) go to
 :class:`~str_lightning.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
-tool groups (``body``, ``data``, ``synth``, ``compare``) are plain argparse sub-commands.
+tool groups (``body``, ``data``, ``synth``, ``compare``, ``features``, ``demo``) are plain
+argparse sub-commands.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(groups)
     _add_compare_command(groups)
     _add_export_command(groups)
+    _add_video_commands(groups)
     return parser
 
 
@@ -67,6 +69,12 @@ def _add_export_command(groups: argparse._SubParsersAction) -> None:
     from str_lightning.export import add_export_command
 
     add_export_command(groups)
+
+
+def _add_video_commands(groups: argparse._SubParsersAction) -> None:
+    from str_lightning.video.commands import add_video_commands
+
+    add_video_commands(groups)
 
 
 def _add_data_commands(groups: argparse._SubParsersAction) -> None:

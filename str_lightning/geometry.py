@@ -143,9 +143,38 @@ def project_to_crop(
     """
     s, tx, ty = cam.unbind(-1)
     depth = 2 * focal / (crop_size * s + 1e-9)
-    translation = torch.stack((tx, ty, depth), dim=-1).unsqueeze(-2)
-    p = points + translation
-    return focal * p[..., :2] / p[..., 2:3] / (crop_size / 2)
+    translation = torch.stack((tx, ty, depth), dim=-1)
+    return project_pinhole(points, translation, focal) / (crop_size / 2)
+
+
+def project_pinhole(points: torch.Tensor, translation: torch.Tensor, focal: float | torch.Tensor,
+                    principal_point: torch.Tensor | tuple[float, float] = (0.0, 0.0)
+                    ) -> torch.Tensor:
+    """Pinhole projection of points ``(..., J, 3)`` moved by ``translation`` ``(..., 3)``
+    (identity rotation): ``focal * (x, y) / z + principal_point``, ``(..., J, 2)``."""
+    p = points + translation.unsqueeze(-2)
+    centre = torch.as_tensor(principal_point, dtype=p.dtype, device=p.device)
+    return focal * p[..., :2] / p[..., 2:3] + centre
+
+
+def crop_camera_to_image(cam: torch.Tensor, crop_centre: torch.Tensor, crop_side: torch.Tensor,
+                         image_size: tuple[int, int], focal: float) -> torch.Tensor:
+    """The translation ``(..., 3)`` that puts a crop-camera prediction into the full image.
+
+    ``cam`` ``(..., 3) = (s, tx, ty)`` was predicted for the square crop of side ``crop_side``
+    pixels centred at ``crop_centre`` ``(..., 2)`` of an image ``(width, height)``. The result
+    is for a pinhole camera with ``focal`` (pixels) and the principal point at the image centre
+    (:func:`project_pinhole`): ``tz = 2 focal / (s side)``, ``tx + 2 (cx - W/2) / (s side)``,
+    ``ty + 2 (cy - H/2) / (s side)``, the translation of VIBE's and TCMR's weak-perspective
+    ``orig_cam``. A point of the body's root plane (model z = 0) lands on the pixel the
+    weak-perspective crop camera gives it, ``centre + side / 2 * s (x + tx, y + ty)``, for any
+    ``focal``; off that plane the two differ by perspective, by a fraction ``z / tz``.
+    """
+    s, tx, ty = cam.unbind(-1)
+    scale = s * crop_side
+    width, height = image_size
+    shift = 2 * (crop_centre - crop_centre.new_tensor((width / 2, height / 2))) / scale.unsqueeze(-1)
+    return torch.stack((tx + shift[..., 0], ty + shift[..., 1], 2 * focal / scale), dim=-1)
 
 
 def similarity_procrustes(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 Meant for figures and the demo, not for speed: each view draws the front-facing triangles of a
 mesh far to near as flat-shaded polygons (Lambert shading from a light over the viewer's
 shoulder). Model frame as the mannequin and SMPL: y up, the body faces +z, its left is +x.
+:func:`overlay_mesh` draws a mesh given in a camera frame over a video frame.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ VIEWS: dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]]
     "back": ((-1, 0, 0), (0, 1, 0), (0, 0, -1)),
     "top": ((1, 0, 0), (0, 0, -1), (0, 1, 0)),
 }
+# A camera frame (x right, y down, z away from the viewer), as the regressor's crop camera.
+CAMERA_VIEW = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
 _BASE_COLOUR = np.array((0.80, 0.68, 0.58))
 _LIGHT = np.array((0.35, 0.55, 0.75))
 
 
-def _shaded_polygons(vertices: np.ndarray, faces: np.ndarray, view: str):
-    right, up, toward = (np.asarray(a, dtype=float) for a in VIEWS[view])
-    screen = np.stack((vertices @ right, vertices @ up), -1)
+def _shaded_faces(vertices: np.ndarray, faces: np.ndarray, right: np.ndarray, up: np.ndarray,
+                  toward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The faces turned toward the viewer (along ``toward``), far to near, and their colours."""
     depth = vertices @ toward
     corners = vertices[faces]
     normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
@@ -37,8 +40,14 @@ def _shaded_polygons(vertices: np.ndarray, faces: np.ndarray, view: str):
     light_in_model = light[0] * right + light[1] * up + light[2] * toward
     shade = 0.25 + 0.75 * np.clip(normals @ light_in_model, 0.0, 1.0)
     order = np.argsort(depth[faces].mean(1)[facing], kind="stable")
-    visible = faces[facing][order]
     colours = np.clip(shade[facing][order, None] * _BASE_COLOUR, 0.0, 1.0)
+    return faces[facing][order], colours
+
+
+def _shaded_polygons(vertices: np.ndarray, faces: np.ndarray, view: str):
+    right, up, toward = (np.asarray(a, dtype=float) for a in VIEWS[view])
+    screen = np.stack((vertices @ right, vertices @ up), -1)
+    visible, colours = _shaded_faces(vertices, faces, right, up, toward)
     return screen[visible], colours, screen
 
 
@@ -84,3 +93,32 @@ def render_views(
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
     return out_png
+
+
+def overlay_mesh(image: np.ndarray, pixels: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
+                 opacity: float = 0.85) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` uint8 with the mesh drawn over it, same size and dtype.
+
+    ``vertices`` ``(V, 3)`` are in the camera frame (:data:`CAMERA_VIEW`; they pick the visible
+    faces, the shading and the drawing order) and ``pixels`` ``(V, 2)`` are where they project
+    in the image, in continuous pixel coordinates (pixel ``i`` covers ``[i, i + 1)``). Pixels
+    the mesh does not cover keep their values.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    height, width = image.shape[:2]
+    dpi = 100
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(image, extent=(0, width, height, 0), interpolation="nearest")
+    right, up, toward = (np.asarray(a, dtype=float) for a in CAMERA_VIEW)
+    visible, colours = _shaded_faces(np.asarray(vertices, float), np.asarray(faces, np.int64),
+                                     right, up, toward)
+    ax.add_collection(PolyCollection(np.asarray(pixels, float)[visible], facecolors=colours,
+                                     edgecolors=colours, linewidths=0.2, alpha=opacity))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.set_axis_off()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

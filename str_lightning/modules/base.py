@@ -30,7 +30,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
-from str_lightning.nets import Regressor, RegressorOutput
+from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 
 EncoderFactory = Callable[[int, int], nn.Module]
 EVAL_STAGES = ("val", "test")
@@ -48,6 +48,9 @@ class PoseShapeModule(LightningModule):
         body_model: ``"mannequin"`` or a directory of SMPL files.
         regressor_hidden_size: width of the regressor's fc1/fc2 (1024 in the paper).
         spin_checkpoint: optional SPIN checkpoint whose regressor weights initialise ours.
+        released_checkpoint: optional released TCMR/VIBE ``.pth.tar`` whose generator
+            (``gen_state_dict``) initialises the encoder and the regressor, strictly (after
+            ``spin_checkpoint``; docs/evaluation.md).
         loss_weights: ``kp2d``, ``kp3d``, ``pose``, ``shape`` (300 / 300 / 60 / 0.06).
         supervise_auxiliary: also supervise the encoder's auxiliary features in training.
         optimizer, scheduler: injected; defaults Adam(lr 5e-5) and ReduceLROnPlateau(x0.1,
@@ -70,6 +73,7 @@ class PoseShapeModule(LightningModule):
         body_model: str = "mannequin",
         regressor_hidden_size: int = 1024,
         spin_checkpoint: str | None = None,
+        released_checkpoint: str | None = None,
         loss_weights: dict[str, float] | None = None,
         supervise_auxiliary: bool = True,
         optimizer: OptimizerCallable | None = None,
@@ -89,6 +93,8 @@ class PoseShapeModule(LightningModule):
             from str_lightning.nets import load_spin_checkpoint
 
             self.regressor.load_spin_state_dict(load_spin_checkpoint(spin_checkpoint))
+        if released_checkpoint:
+            load_released_generator(released_checkpoint, self.encoder, self.regressor)
         self.criterion = PoseShapeLoss(LossWeights(**{**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}))
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from str_lightning.body import MANNEQUIN, BodyModel
 from str_lightning.geometry import project_to_crop, rot6d_to_rotmat, rotmat_to_axis_angle
+from str_lightning.safe_pickle import load_torch_file
 
 NUM_JOINTS = 24
 POSE_6D_SIZE = NUM_JOINTS * 6
@@ -122,8 +123,8 @@ class Regressor(nn.Module):
 
 def load_spin_checkpoint(path: str | Path) -> dict[str, Tensor]:
     """The HMR ``state_dict`` (``["model"]``) of a SPIN checkpoint file, read with
-    ``weights_only=True`` (no arbitrary unpickling)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    ``weights_only=True`` plus numpy scalars (no arbitrary unpickling)."""
+    checkpoint = load_torch_file(path)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         keys = list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ValueError(f"{path}: expected a SPIN checkpoint with key 'model', found {keys}")

@@ -5,15 +5,18 @@ A released ``checkpoint.pth.tar`` / ``*_model_*.pth.tar`` holds ``gen_state_dict
 released parameter names, so the key map is: drop a DataParallel ``module.`` prefix, drop the SMPL
 buffers ``regressor.smpl.*`` (our body model keeps no state), and split the rest by its first
 component into the encoder's and the regressor's state dicts. Both then load with
-``strict=True``.
+``strict=True``. The files store ``performance`` as a numpy scalar; they are read with
+``weights_only=True`` plus exactly the numpy scalar globals
+(:func:`str_lightning.safe_pickle.load_torch_file`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
+
+from str_lightning.safe_pickle import load_torch_file
 
 RELEASED_SMPL_PREFIX = "regressor.smpl."
 GENERATOR_KEY = "gen_state_dict"
@@ -42,8 +45,9 @@ def from_released_state_dict(state_dict: dict[str, Tensor]) -> dict[str, dict[st
 
 
 def read_released_checkpoint(path: str | Path, key: str) -> dict[str, Tensor]:
-    """The state dict stored under ``key`` in a released checkpoint file (``weights_only``)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    """The state dict stored under ``key`` in a released checkpoint file (``weights_only``
+    plus numpy scalars)."""
+    checkpoint = load_torch_file(path)
     if not isinstance(checkpoint, dict) or key not in checkpoint:
         found = list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ValueError(f"{path}: expected key {key!r} in the checkpoint, found {found}")
@@ -54,8 +58,14 @@ def load_released_generator(path: str | Path, encoder: nn.Module, regressor: nn.
     """Load a released TCMR/VIBE checkpoint's generator into ``encoder`` and ``regressor``
     (strict: every parameter must be present with its shape)."""
     parts = from_released_state_dict(read_released_checkpoint(path, GENERATOR_KEY))
-    encoder.load_state_dict(parts["encoder"], strict=True)
-    regressor.load_state_dict(parts["regressor"], strict=True)
+    for name, module in (("encoder", encoder), ("regressor", regressor)):
+        try:
+            module.load_state_dict(parts[name], strict=True)
+        except RuntimeError as err:
+            raise ValueError(
+                f"{path}: the released {name} does not fit the model's {type(module).__name__} "
+                f"(released TCMR/VIBE files need feature_dim 2048, regressor_hidden_size 1024 and "
+                f"the encoder sizes of configs/model/tcmr.yaml or vibe.yaml): {err}") from err
 
 
 def load_released_discriminator(path: str | Path, discriminator: nn.Module) -> None:

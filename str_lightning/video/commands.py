@@ -1,0 +1,107 @@
+"""The ``features`` and ``demo`` sub-commands (optional extra ``.[video]``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+
+from torch import nn
+
+BOXES_HELP = ("person boxes of one track: .csv with header frame,x0,y0,x1,y1 or .json list of "
+              "objects with those keys; corners in pixels, frame = 0-based index in the video")
+WEIGHTS_HELP = ("SPIN checkpoint (e.g. spin_model_checkpoint.pth.tar) whose 'model' ResNet-50 "
+                "computes the features")
+
+
+def add_video_commands(groups: argparse._SubParsersAction) -> None:
+    features = groups.add_parser(
+        "features", help="video (or folder of frames) + person boxes -> clip shards for predict",
+        description="Crop the person in every boxed frame as SPIN does (box scaled 1.2, square, "
+        "224 px, ImageNet normalisation), compute SPIN's ResNet-50 features and write clip "
+        "shards (split 'predict') that str-lightning predict reads. Needs pip install "
+        "'.[video]'. See docs/usage-own-video.md.",
+    )
+    _add_video_arguments(features)
+    features.add_argument("--out", type=Path, required=True, metavar="SHARD_DIR",
+                          help="directory for the shards and manifest.json")
+    features.add_argument("--dataset", default="video", help="dataset name stored in the clips")
+    features.add_argument("--overwrite", action="store_true", help="replace existing shards")
+    features.set_defaults(run=_run_features)
+
+    demo = groups.add_parser(
+        "demo", help="video + boxes + trained checkpoint -> video or GIF of the mesh over frames",
+        description="features, then whole-sequence predictions of a str-lightning fit "
+        "checkpoint, then the mesh drawn over each frame with the crop camera moved into the "
+        "full image. Needs pip install '.[video]'. See docs/usage-own-video.md.",
+    )
+    _add_video_arguments(demo)
+    demo.add_argument("--ckpt", type=Path, required=True, help="a str-lightning fit checkpoint")
+    demo.add_argument("--out", type=Path, required=True, metavar="OUT.mp4|OUT.gif")
+    demo.add_argument("--features-dir", type=Path, default=None,
+                      help="where the clip shards go (default: OUT's name + '_features')")
+    demo.set_defaults(run=_run_demo)
+
+
+def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, metavar="VIDEO_OR_FRAME_DIR")
+    parser.add_argument("--boxes", type=Path, required=True, help=BOXES_HELP)
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--spin-checkpoint", type=Path, help=WEIGHTS_HELP)
+    weights.add_argument("--random-weights", action="store_true",
+                         help="random ResNet-50 weights: tests the plumbing only, meaningless "
+                         "features")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate (required for a folder of frames; overrides a file's)")
+    parser.add_argument("--batch-size", type=int, default=32, help="crops per ResNet-50 batch")
+    parser.add_argument("--device", default="cpu", help="torch device for the ResNet-50")
+
+
+def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Bad input files and a missing extra end the command with one clear line, status 2."""
+    @wraps(run)
+    def wrapper(args: argparse.Namespace) -> int:
+        from str_lightning.video.frames import VideoInputError
+
+        try:
+            return run(args)
+        except ModuleNotFoundError as err:
+            message = f"{err}; install the video extra: pip install '.[video]'"
+        except (VideoInputError, ValueError, FileNotFoundError) as err:
+            message = str(err)
+        print(f"str-lightning {args.group}: error: {message}", file=sys.stderr)
+        return 2
+
+    return wrapper
+
+
+def _backbone(args: argparse.Namespace) -> nn.Module:
+    from str_lightning.video.backbone import ResNet50, load_spin_backbone
+
+    return ResNet50().eval() if args.random_weights else load_spin_backbone(args.spin_checkpoint)
+
+
+@_reported
+def _run_features(args: argparse.Namespace) -> int:
+    from str_lightning.video.features import write_video_shards
+    from str_lightning.video.frames import open_video, read_boxes
+
+    video, boxes = open_video(args.video, args.fps), read_boxes(args.boxes)
+    clips = write_video_shards(video, boxes, _backbone(args), args.out, args.dataset,
+                               args.batch_size, args.device, args.overwrite)
+    frames = sum(len(clip["valid"]) for clip in clips)
+    print(f"{args.out}: {len(clips)} sequence(s), {frames} frames of {video.name}")
+    return 0
+
+
+@_reported
+def _run_demo(args: argparse.Namespace) -> int:
+    from str_lightning.video.demo import run_demo
+    from str_lightning.video.frames import open_video, read_boxes
+
+    video, boxes = open_video(args.video, args.fps), read_boxes(args.boxes)
+    print(run_demo(video, boxes, args.ckpt, args.out, _backbone(args), args.features_dir,
+                   args.batch_size, args.device))
+    return 0
