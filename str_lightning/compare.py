@@ -164,8 +164,12 @@ def _lookup(config: Mapping[str, Any], dotted: str) -> Any:
 
 def configuration(config: Mapping[str, Any]) -> dict[str, Any]:
     """What makes two runs the same configuration: the :data:`CONFIGURATION_KEYS` of their saved
-    CLI config (model, data and training budget; not the seed, run names, loggers or devices)."""
-    return {key: _lookup(config, key) for key in CONFIGURATION_KEYS}
+    CLI config (model, data and training budget; not the seed, run names, loggers or devices).
+    ``data.seed`` is the seed too: the CLI links it to ``seed_everything``."""
+    values = {key: _lookup(config, key) for key in CONFIGURATION_KEYS}
+    if isinstance(values.get("data"), Mapping):
+        values["data"] = {k: v for k, v in values["data"].items() if k != "seed"}
+    return values
 
 
 def run_seed(run_dir: Path, config: Mapping[str, Any]) -> int | None:
@@ -493,7 +497,7 @@ def add_compare_command(groups: argparse._SubParsersAction) -> None:
         description="Read the test results of local run directories (results/test_results.csv, "
         "the CSV logger's metrics.csv or offline W&B files; no network needed), group the seeds "
         "of each experiment, and write a Markdown table of mean ± std over seeds (best means in "
-        "bold) with each row's difference from a reference row and its 95%% Welch t interval "
+        "bold) with each row's difference from a reference row and its 95% Welch t interval "
         "(* = excludes 0), a CSV and a PNG bar chart with error bars.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",

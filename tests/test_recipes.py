@@ -31,7 +31,8 @@ LONG_CONFIGS_COMMIT = "9d458adc8748d4240589b70e633a93a5271fec49"
 
 PAPER = {"model.init_args.body_model": "???", "model.init_args.spin_checkpoint": "???",
          "model.init_args.edge_mode": "tcmr"}
-SYNTHETIC_MOTION = {"data.motion_dataset": "data/synthetic/motion"}  # unused by STR/TCMR-like
+SYNTHETIC_SPLITS = {"data.motion_dataset": "data/synthetic/motion",  # unused by STR/TCMR-like
+                    "data.predict_datasets.synthetic": "data/synthetic/test"}  # str-lightning predict
 ROWS = {"1_no_ttr": "use_ttr", "2_no_ste": "use_ste", "3_no_ste_time": "use_ste_time",
         "4_no_ste_freq": "use_ste_freq", "5_no_self_integration": "use_self_integration",
         "6_no_cross_integration": "use_cross_integration"}
@@ -45,12 +46,13 @@ def windows(datasets: int) -> dict[str, str]:
 # new file -> (long file at LONG_CONFIGS_COMMIT, long data file replacing its data or None,
 #              every intended change: dotted key -> new value)
 RECIPES: dict[str, tuple[str, str | None, dict]] = {
-    "experiment/synthetic_str.yaml": ("experiment/synthetic_str.yaml", None, SYNTHETIC_MOTION),
-    "experiment/synthetic_tcmr.yaml": ("experiment/synthetic_tcmr.yaml", None, SYNTHETIC_MOTION),
-    "experiment/synthetic_vibe.yaml": ("experiment/synthetic_vibe.yaml", None, {}),
+    "experiment/synthetic_str.yaml": ("experiment/synthetic_str.yaml", None, SYNTHETIC_SPLITS),
+    "experiment/synthetic_tcmr.yaml": ("experiment/synthetic_tcmr.yaml", None, SYNTHETIC_SPLITS),
+    "experiment/synthetic_vibe.yaml": ("experiment/synthetic_vibe.yaml", None,
+                                       {"data.predict_datasets.synthetic": "data/synthetic/test"}),
     "experiment/synthetic_str_literal_aux.yaml": (
         "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC_MOTION, "model.init_args.supervise_auxiliary": False,
+        {**SYNTHETIC_SPLITS, "model.init_args.supervise_auxiliary": False,
          "run.experiment": "str_literal_aux"}),
     "experiment/paper_str_3dpw.yaml": ("experiment/paper_str_3dpw.yaml", None,
                                        {**PAPER, **windows(4)}),
@@ -75,10 +77,10 @@ RECIPES: dict[str, tuple[str, str | None, dict]] = {
        for row in ["0_str_full", *ROWS]},
     "ablations/synthetic/0_str_full.yaml": (
         "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC_MOTION, "run.project": "ablations-synthetic", "run.experiment": "str_full"}),
+        {**SYNTHETIC_SPLITS, "run.project": "ablations-synthetic", "run.experiment": "str_full"}),
     **{f"ablations/synthetic/{row}.yaml": (
         "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC_MOTION, "run.project": "ablations-synthetic", "run.experiment": row[2:],
+        {**SYNTHETIC_SPLITS, "run.project": "ablations-synthetic", "run.experiment": row[2:],
          f"model.init_args.encoder.init_args.{flag}": False})
        for row, flag in ROWS.items()},
 }
