@@ -14,7 +14,12 @@ from pathlib import Path
 
 from str_lightning import __version__
 
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+LIGHTNING_COMMANDS = {
+    "fit": "train a model (LightningCLI; --ckpt_path auto resumes the run)",
+    "validate": "evaluate a checkpoint on data.val_datasets (LightningCLI)",
+    "test": "evaluate a checkpoint on data.test_datasets (LightningCLI; --ckpt_path best)",
+    "predict": "per-frame SMPL, joints and vertices for data.predict_datasets (LightningCLI)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,11 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="str-lightning",
         description="STR (BMVC 2022), TCMR-like and VIBE-like video human pose and shape "
         "estimation on PyTorch Lightning.",
-        epilog="Training and evaluation: str-lightning {fit,validate,test,predict} --config "
-        "FILE.yaml [...] (LightningCLI; each has its own --help and --print_config).",
+        epilog="fit, validate, test and predict take --config FILE.yaml and any --trainer.*, "
+        "--model.*, --data.* override (LightningCLI: each has its own --help and --print_config).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    for name, summary in LIGHTNING_COMMANDS.items():  # listed here, parsed by LightningCLI
+        groups.add_parser(name, help=summary, add_help=False)
     _add_quickstart_command(groups)
     _add_body_commands(groups)
     _add_data_commands(groups)

@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
+from str_lightning.metrics import METRIC_LABELS
 from str_lightning.wandb_files import offline_run_files, read_run
 
-METRIC_LABELS = {"pa_mpjpe": "PA-MPJPE", "mpjpe": "MPJPE", "mpvpe": "MPVPE", "accel": "Accel"}
 RESULTS_CSV = Path("results") / "test_results.csv"
 SOURCES = ("auto", "results", "csv", "wandb")
 Results = dict[str, dict[str, float]]  # dataset -> metric -> value

@@ -5,6 +5,8 @@ ranks and by every requeue of a SLURM job: checkpoints in ``checkpoints/``, the 
 ``cli_config.yaml``, logs. ``--ckpt_path auto`` resumes from the run's newest checkpoint by global
 step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
 data's manifests and the window length from the data config, and both are linked into the model.
+``validate`` and ``test`` end with one table per dataset (``callbacks.console``) instead of
+Lightning's table; the notices every run prints are silenced (:mod:`str_lightning.quiet`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
+from str_lightning.quiet import silence_known_notices, silence_wandb_notices
 
 CONFIG_FILENAME = "cli_config.yaml"
+_CKPT_CHOICES = ("'auto': the run's newest checkpoint by global step; 'best': the best "
+                 "checkpoint the run's ModelCheckpoint recorded; 'last'; or a file path")
+CKPT_PATH_HELP = {
+    "fit": f"checkpoint to resume from: {_CKPT_CHOICES} (auto starts fresh when the run has none)",
+    "validate": f"checkpoint to evaluate: {_CKPT_CHOICES}",
+    "test": f"checkpoint to test: {_CKPT_CHOICES}",
+    "predict": f"checkpoint to predict with: {_CKPT_CHOICES}",
+}
 
 
 class STRLightningCLI(LightningCLI):
@@ -25,9 +36,11 @@ class STRLightningCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         # datamodules and callbacks may import str_lightning, never the other way round but here
+        from callbacks.console import DatasetMetricsTable
         from callbacks.wandb_run import WandbRunInfo
         from datamodules.datamodule import ShardDataModule
 
+        silence_known_notices()
         super().__init__(
             model_class=PoseShapeModule,
             datamodule_class=ShardDataModule,
@@ -36,6 +49,7 @@ class STRLightningCLI(LightningCLI):
             save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
             auto_configure_optimizers=False,
+            trainer_defaults={"callbacks": [DatasetMetricsTable()]},
             args=args,
             run=run,
             **kwargs,
@@ -50,6 +64,14 @@ class STRLightningCLI(LightningCLI):
                             "requeues and --ckpt_path auto find the same run)")
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
         parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
+
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any],
+                     subparser_kwargs: dict[str, Any]) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        for name, parser in (self._subcommand_parsers if add_subcommands else {}).items():
+            parser._option_string_actions["--ckpt_path"].help = CKPT_PATH_HELP[name]
+            if name in ("validate", "test"):  # DatasetMetricsTable prints the results instead
+                parser.set_defaults(verbose=False)
 
     @property
     def run_dir(self) -> Path:
@@ -95,6 +117,7 @@ def _configure_loggers(logger: Any, run: Any, run_dir: Path, subcommand: str | N
         if init_args is not None and init_args.get("save_dir") in (None, "."):
             init_args["save_dir"] = str(run_dir)
         if is_wandb_logger_config(entry):
+            silence_wandb_notices()
             fill_wandb_init_args(init_args, run, subcommand)
 
 

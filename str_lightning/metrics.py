@@ -37,6 +37,13 @@ Root = int | tuple[int, ...] | None
 MID_HIP_COMMON14: tuple[int, int] = (2, 3)
 _MM_PER_M = 1000.0
 
+METRIC_LABELS: dict[str, str] = {"pa_mpjpe": "PA-MPJPE", "mpjpe": "MPJPE", "mpvpe": "MPVPE",
+                                 "accel": "Accel"}
+"""Display name of every metric key, in the paper's column order (Table 1)."""
+METRIC_UNITS: dict[str, str] = {"pa_mpjpe": "mm", "mpjpe": "mm", "mpvpe": "mm",
+                                "accel": "mm/frame²"}
+"""Unit of what ``compute()`` returns for each metric key."""
+
 
 class EmptyMetricError(RuntimeError):
     """``compute()`` was called on a metric that saw no valid frame on any process."""

@@ -187,7 +187,13 @@ class PoseShapeModule(LightningModule):
                            pred.get("vertices"), gt_vertices)
             frames.update(item["valid"].sum())
         size = max(1, int(item["valid"].sum()))
-        self.log_dict(metrics, on_epoch=True, add_dataloader_idx=False, batch_size=size)
+        logged = dict(metrics.items(keep_base=False, copy_state=False))
+        monitored = {k: v for k, v in logged.items() if k == self.hparams.monitor}
+        self.log_dict({k: v for k, v in logged.items() if k not in monitored}, on_epoch=True,
+                      add_dataloader_idx=False, batch_size=size)
+        if monitored:  # the metric the run follows is shown in the progress bar
+            self.log_dict(monitored, on_epoch=True, add_dataloader_idx=False, batch_size=size,
+                          prog_bar=True)
         self.log(f"{stage}/{name}/frames", frames, on_epoch=True, add_dataloader_idx=False)
 
     def predict_frames(self, features: Tensor, protocol: EvaluationProtocol | None = None) -> dict[str, Tensor]:
