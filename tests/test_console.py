@@ -98,7 +98,7 @@ def test_progress_bar_shows_the_monitored_validation_metric(fitted):
 def test_wandb_notices_are_filtered_and_others_pass():
     script = (
         "import wandb\n"
-        "from str_lightning.quiet import silence_wandb_notices\n"
+        "from str_lightning.app.quiet import silence_wandb_notices\n"
         "silence_wandb_notices(); silence_wandb_notices()\n"
         "from wandb.sdk.lib.gitlib import GitRepo\n"
         "wandb.Settings(anonymous=None)\n"

@@ -13,8 +13,8 @@ import pytest
 import torch
 from training_helpers import tiny_config, write_config, write_tiny_shards
 
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
-from str_lightning.lightning_cli import STRLightningCLI
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / "configs" / "experiment").glob("*.yaml")) + sorted(

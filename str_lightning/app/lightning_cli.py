@@ -6,7 +6,7 @@ ranks and by every requeue of a SLURM job: checkpoints in ``checkpoints/``, the 
 step (or starts fresh); ``--ckpt_path best`` tests the best one. The feature size is read from the
 data's manifests and the window length from the data config, and both are linked into the model.
 ``validate`` and ``test`` end with one table per dataset (``callbacks.console``) instead of
-Lightning's table; the notices every run prints are silenced (:mod:`str_lightning.quiet`).
+Lightning's table; the notices every run prints are silenced (:mod:`str_lightning.app.quiet`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
 from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
-from str_lightning.quiet import silence_known_notices, silence_wandb_notices
 
 CONFIG_FILENAME = "cli_config.yaml"
 _CKPT_CHOICES = ("'auto': the run's newest checkpoint by global step; 'best': the best "

@@ -1,7 +1,7 @@
 """The ``str-lightning`` command.
 
 The Lightning sub-commands (``fit``, ``validate``, ``test``, ``predict``) go to
-:class:`~str_lightning.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
+:class:`~str_lightning.app.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
 tool groups (``body``, ``data``, ``synth``, ``compare``) are plain argparse sub-commands.
 """
 
@@ -57,7 +57,7 @@ def _add_quickstart_command(groups: argparse._SubParsersAction) -> None:
 
 
 def _run_quickstart(args: argparse.Namespace) -> int:
-    from str_lightning.quickstart import run_quickstart
+    from str_lightning.app.quickstart import run_quickstart
 
     run_quickstart(args.config, args.preset, args.seed)
     return 0
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if from_command_line else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
-        from str_lightning.lightning_cli import run_lightning
+        from str_lightning.app.lightning_cli import run_lightning
 
         return run_lightning(None if from_command_line else argv)
     args = build_parser().parse_args(argv)

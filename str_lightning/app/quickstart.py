@@ -67,7 +67,7 @@ def results_table(rows: dict[str, dict[str, float]], datasets: list[str]) -> str
 
 def run_quickstart(config: Path = DEFAULT_CONFIG, preset: str = "default", seed: int = 0) -> Path:
     """Run the main job; returns the path of the written results table."""
-    from str_lightning.lightning_cli import STRLightningCLI
+    from str_lightning.app.lightning_cli import STRLightningCLI
 
     ensure_synthetic(synthetic_root(config), preset, seed)
     STRLightningCLI(args=["fit", "--config", str(config)])
