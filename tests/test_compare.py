@@ -9,7 +9,7 @@ import pytest
 from training_helpers import write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
-from str_lightning.compare import add_compare_command, build_table, load_run, to_markdown
+from str_lightning.reporting.compare import add_compare_command, build_table, load_run, to_markdown
 
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": ".", "name": "csv"}}

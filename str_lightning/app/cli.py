@@ -64,7 +64,7 @@ def _run_quickstart(args: argparse.Namespace) -> int:
 
 
 def _add_compare_command(groups: argparse._SubParsersAction) -> None:
-    from str_lightning.compare import add_compare_command
+    from str_lightning.reporting.compare import add_compare_command
 
     add_compare_command(groups)
 

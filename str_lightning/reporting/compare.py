@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from str_lightning.metrics import METRIC_LABELS
-from str_lightning.wandb_files import offline_run_files, read_run
+from str_lightning.reporting.wandb_files import offline_run_files, read_run
 
 RESULTS_CSV = Path("results") / "test_results.csv"
 SOURCES = ("auto", "results", "csv", "wandb")
