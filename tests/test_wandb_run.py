@@ -29,7 +29,8 @@ def offline_run(tmp_path_factory):
         env.setenv("WANDB_SILENT", "true")
         env.setenv("SLURM_JOB_ID", "4242")
         run_cli("fit", "--config", str(config))
-        _, printed = run_cli("test", "--config", str(config), "--ckpt_path", "best")
+        _, printed = run_cli("test", "--config", str(config), "--ckpt_path", "best",
+                             "--verbose", "true")  # Lightning's full-precision table
     printed_metrics = {k: float(v) for k, v in PRINTED_METRIC.findall(printed)}
     return root / "tiny" / "str", printed_metrics
 
