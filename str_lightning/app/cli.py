@@ -70,7 +70,6 @@ def _add_compare_command(groups: argparse._SubParsersAction) -> None:
 
 
 def _add_data_commands(groups: argparse._SubParsersAction) -> None:
-    # datamodules may import str_lightning, never the other way round except lazily here.
     from datamodules.commands import add_data_commands
     from datamodules.synthetic import add_synth_command
 

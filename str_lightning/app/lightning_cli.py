@@ -16,6 +16,15 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from callbacks.console import DatasetMetricsTable
+from callbacks.preemption import preemption_additions
+from callbacks.wandb_run import (
+    WandbRunInfo,
+    fill_wandb_init_args,
+    finish_wandb,
+    is_wandb_logger_config,
+)
+from datamodules.datamodule import ShardDataModule
 from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
 from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
@@ -35,11 +44,6 @@ class STRLightningCLI(LightningCLI):
     """LightningCLI with omegaconf configs, run directories and checkpoint resolution."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
-        # datamodules and callbacks may import str_lightning, never the other way round but here
-        from callbacks.console import DatasetMetricsTable
-        from callbacks.wandb_run import WandbRunInfo
-        from datamodules.datamodule import ShardDataModule
-
         silence_known_notices()
         super().__init__(
             model_class=PoseShapeModule,
@@ -98,8 +102,6 @@ class STRLightningCLI(LightningCLI):
 
 def _add_preemption_handling(trainer: Any) -> None:
     """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
-    from callbacks.preemption import preemption_additions  # callbacks import us, not v.v.
-
     callbacks, plugins = preemption_additions(trainer)
     trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
     if plugins:
@@ -110,8 +112,6 @@ def _add_preemption_handling(trainer: Any) -> None:
 
 def _configure_loggers(logger: Any, run: Any, run_dir: Path, subcommand: str | None) -> None:
     """``save_dir: .`` means the run directory; W&B loggers get project, name and group."""
-    from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
-
     for entry in logger if isinstance(logger, list) else [logger]:
         init_args = getattr(entry, "init_args", None)
         if init_args is not None and init_args.get("save_dir") in (None, "."):
@@ -124,8 +124,6 @@ def _configure_loggers(logger: Any, run: Any, run_dir: Path, subcommand: str | N
 def run_lightning(args: list[str] | None = None) -> int:
     """Run a Lightning sub-command: ``args`` like ``["fit", "--config", "x.yaml"]``, or None for
     the process's own command line."""
-    from callbacks.wandb_run import finish_wandb
-
     try:
         STRLightningCLI(args=args)
     except BaseException:
