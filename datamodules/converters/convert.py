@@ -32,7 +32,12 @@ from datamodules.converters.safe_joblib import (
     load_joblib_pickle,
 )
 from datamodules.schema import DataError, ShardWriter
-from str_lightning.body.joints import convert_joints, joint_names
+from str_lightning.body.joints import (
+    NUM_BETAS,
+    NUM_POSE_PARAMS,
+    convert_joints,
+    joint_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +181,7 @@ def _required_shapes(table: Mapping[str, Any], spec: DatasetSpec,
     if split in spec.kp3d_joints:
         shapes["joints3D"] = (None, len(joint_names(spec.kp3d_joints[split][0])), 3)
     if split in spec.smpl_splits:
-        shapes.update(pose=(None, 72), shape=(None, 10))
+        shapes.update(pose=(None, NUM_POSE_PARAMS), shape=(None, NUM_BETAS))
     if split in spec.valid_key:
         key = spec.valid_key[split]
         shapes[key] = (None, 1) if np.ndim(table.get(key, ())) == 2 else (None,)
@@ -240,7 +245,8 @@ def _read_video(table: Mapping[str, Any], spec: DatasetSpec, split: str, name: s
     }
     if spec.kind == "motion":
         theta = np.asarray(table["theta"][rows], dtype=np.float32)
-        video.update(pose=theta[:, :72], shape=theta[:, 72:82])
+        video.update(pose=theta[:, :NUM_POSE_PARAMS],
+                     shape=theta[:, NUM_POSE_PARAMS:NUM_POSE_PARAMS + NUM_BETAS])
         return video
     features = np.asarray(table["features"][rows])
     video["features"] = features if features.dtype in (np.float16, np.float32) \

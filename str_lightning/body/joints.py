@@ -79,6 +79,13 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
     "insta25": INSTA25,
 }
 
+# SMPL parameter sizes: every module that shapes a pose, betas or spin-49 array uses these.
+NUM_SMPL_JOINTS = len(SMPL24)  # 24 joints of the kinematic tree
+NUM_POSE_PARAMS = 3 * NUM_SMPL_JOINTS  # 72: axis-angle per joint, global orientation first
+NUM_POSE_6D = 6 * NUM_SMPL_JOINTS  # 144: the same in the 6D rotation representation
+NUM_BETAS = 10  # shape coefficients (SMPL's 10; SMPL+H/X files may ship more)
+NUM_SPIN_JOINTS = len(SPIN49)  # 49: the joints every model predicts and the losses supervise
+
 # Where each spin-49 joint comes from in the 54 joints [smpl24 | smplx vertex joints 21 | extra9]
 # (SPIN's JOINT_MAP). The GT hips come from J_regressor_extra, not from the SMPL hips.
 _SMPLX54 = SMPL24 + SMPLX_VERTEX_JOINTS + EXTRA9

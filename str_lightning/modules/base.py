@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torchmetrics import SumMetric
 
+from str_lightning.body.joints import NUM_SMPL_JOINTS
 from str_lightning.evaluation.inference import predict_sequence
 from str_lightning.evaluation.protocols import (
     EvaluationProtocol,
@@ -221,7 +222,7 @@ class PoseShapeModule(LightningModule):
         """Meshes ``(N, 6890, 3)`` of ground-truth SMPL parameters with this model's body."""
         chunks = []
         for start in range(0, pose.shape[0], _GT_MESH_CHUNK):
-            rotmat = axis_angle_to_rotmat(pose[start:start + _GT_MESH_CHUNK].reshape(-1, 24, 3))
+            rotmat = axis_angle_to_rotmat(pose[start:start + _GT_MESH_CHUNK].reshape(-1, NUM_SMPL_JOINTS, 3))
             chunks.append(self.regressor.body(rotmat, betas[start:start + _GT_MESH_CHUNK]).vertices)
         return torch.cat(chunks)
 
