@@ -91,7 +91,7 @@ def rank_batch_split(batch_size: int, ratio_2d: float, world_size: int, rank: in
 # ----------------------------------------------------------------------------- training
 
 
-def training_targets(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def clip_frame_arrays(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Per-frame training arrays of a clip, in the batch layout (see docs/data.md)."""
     meta, valid = clip["meta"], clip["valid"].astype(bool)
     if meta["kind"] == "motion":  # real motion for a motion prior: poses only
@@ -190,7 +190,7 @@ class TrainWindows(IterableDataset):
                 if frames < length:
                     self._short_clip(clip, frames)
                     continue
-                targets = training_targets(clip)
+                targets = clip_frame_arrays(clip)
                 phase = rng.randrange(min(stride, frames - length + 1))
                 for start in range(phase, frames - length + 1, stride):
                     yield targets, start

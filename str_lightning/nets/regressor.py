@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,16 @@ class Regressor(nn.Module):
             shape = self.decshape(hidden) + shape
             cam = self.deccam(hidden) + cam
         return pose, shape, cam
+
+    def mean_pose_baseline(self) -> Regressor:
+        """A copy whose iterations add nothing: it predicts the mean SMPL parameters (the
+        ``init_*`` buffers) for every input, the baseline any trained regressor must beat."""
+        baseline = copy.deepcopy(self)
+        with torch.no_grad():
+            for head in (baseline.decpose, baseline.decshape, baseline.deccam):
+                head.weight.zero_()
+                head.bias.zero_()
+        return baseline
 
     def forward(self, features: Tensor, with_vertices: bool = True) -> RegressorOutput:
         """SMPL outputs for ``features`` ``(..., D)``; ``with_vertices=False`` skips the mesh
