@@ -1,6 +1,6 @@
 """W&B run bookkeeping for the CLI: names, provenance, best-value summaries, finishing.
 
-Offline-first (DESIGN §8): ``configs/logger/wandb_offline.yaml`` writes the run under
+Offline-first (docs/wandb.md): ``configs/logger/wandb_offline.yaml`` writes the run under
 ``<run dir>/wandb/offline-run-*``; ``slurm/sync_wandb.sh`` uploads it later. Offline runs cannot
 be resumed, so every SLURM segment is its own W&B run, named ``<experiment>-r<restart count>``
 and tied to the others by ``group``.

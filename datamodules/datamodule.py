@@ -1,4 +1,4 @@
-"""``ShardDataModule``: training windows and exact-once evaluation from clip shards (DESIGN §6).
+"""``ShardDataModule``: training windows and exact-once evaluation from clip shards (docs/data.md).
 
 Batch layouts are documented in docs/data.md. The trainer should run with
 ``use_distributed_sampler: false`` (nothing here needs Lightning's sampler); the loaders stay

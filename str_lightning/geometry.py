@@ -34,7 +34,7 @@ def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
 
     The six numbers are a 3x2 matrix read row-major whose columns ``a1, a2`` are
     Gram-Schmidt orthonormalised into ``b1, b2``; ``b3 = b1 x b2``; ``R = [b1 b2 b3]``
-    (the SPIN/VIBE/TCMR convention, peers §1).
+    (the SPIN/VIBE/TCMR convention).
     """
     a = x.reshape(*x.shape[:-1], 3, 2)
     b1 = F.normalize(a[..., 0], dim=-1, eps=_EPS)

@@ -1,4 +1,4 @@
-"""The paper's training loss (paper §2.5, DESIGN §5, peers §6).
+"""The paper's training loss (paper §2.5; docs/training.md).
 
 Four L2 terms on the target frames, each switched per frame by a supervision weight so that one
 batch can mix datasets that supervise different things:

@@ -1,4 +1,4 @@
-"""Evaluation metrics as ``torchmetrics.Metric`` classes, exact under DDP (DESIGN §7).
+"""Evaluation metrics as ``torchmetrics.Metric`` classes, exact under DDP (docs/evaluation.md).
 
 Every metric keeps two float64 scalar states, ``err_sum`` (metres) and ``count``, both reduced
 by ``sum`` across processes, so the value after synchronisation equals the single-process value

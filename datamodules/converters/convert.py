@@ -1,4 +1,4 @@
-"""Convert one TCMR/VIBE preprocessed db file (peers §8) into a split directory of clip shards.
+"""Convert one TCMR/VIBE preprocessed db file (docs/data.md) into a split directory of clip shards.
 
 A db file is a set of flat per-frame arrays of equal length N. Rows with the same ``vid_name``
 that are contiguous form one video (a name seen again after another one starts a new video,
@@ -83,7 +83,7 @@ def convert(source: str, dataset: str, split: str, db: str | Path, out: str | Pa
     overrides the dataset's nominal frame rate (required for TCMR's AMASS file). Writes the
     shards, ``manifest.json`` and ``conversion.json`` (a ``ConversionReport``) and returns
     ``out``. Raises ``ConversionError`` (a ``DataError``) for bad arguments or a file that does not
-    match peers §8, naming the file, key, expected and actual.
+    match the layout in docs/data.md, naming the file, key, expected and actual.
     """
     spec = _resolve_spec(source, dataset, split)
     if max_clip_len < 1:
@@ -189,7 +189,7 @@ def _required_shapes(table: Mapping[str, Any], spec: DatasetSpec,
 
 
 def _check_table(table: Mapping[str, Any], spec: DatasetSpec, split: str, path: Path) -> int:
-    """Check keys and shapes against peers §8 and return the row count N."""
+    """Check keys and shapes against the layout in docs/data.md and return the row count N."""
     shapes = _required_shapes(table, spec, split)
     missing = sorted(set(shapes) - set(table.keys()))
     if missing:

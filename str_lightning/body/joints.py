@@ -2,7 +2,7 @@
 
 Names follow the TCMR/VIBE convention (``lib/data_utils/kp_utils.py`` in those repositories): a
 joint that means the same body point in two sets has the same name in both, so conversion between
-sets is by name. The orders are those of peers §1:
+sets is by name. The orders are those of SPIN, VIBE and TCMR:
 
 - ``smpl24``: the SMPL kinematic tree, the first 24 joints smplx returns.
 - ``spin49``: 25 OpenPose BODY_25 slots (prefixed ``op_``) followed by 24 "ground-truth" joints.
@@ -61,7 +61,7 @@ MPII3D17 = (
     "rknee", "rankle", "lhip", "lknee", "lankle", "hip", "spine_h36m", "head_h36m",
 )
 # InstaVariety's 25 keypoints (VIBE's insta_train_db.h5) named onto the slots VIBE assigns them
-# (peers §8): its LSP ankles sit in the OpenPose heel slots, its toes in the OpenPose toe/ankle
+# in its db files: its LSP ankles sit in the OpenPose heel slots, its toes in the OpenPose toe/ankle
 # slots and its head top in ``headtop``.
 INSTA25 = (
     "op_rheel", "op_rknee", "op_rhip", "op_lhip", "op_lknee", "op_lheel", "op_rwrist",

@@ -1,6 +1,6 @@
 """Reading and writing body-model files: SMPL ``.npz`` / ``.pkl`` and the SPIN extras.
 
-A body-model *source* is either ``"mannequin"`` (the built-in procedural model, DESIGN §3) or a
+A body-model *source* is either ``"mannequin"`` (the built-in procedural model, docs/body.md) or a
 directory laid out like SPIN/VIBE/TCMR's ``data/base_data``::
 
     SMPL_NEUTRAL.npz or SMPL_NEUTRAL.pkl

@@ -39,7 +39,7 @@ _GT_MESH_CHUNK = 256  # frames per body-model call when building ground-truth me
 
 
 class PoseShapeModule(LightningModule):
-    """A temporal encoder plus the SPIN regressor, trained with the paper's loss (DESIGN §5).
+    """A temporal encoder plus the SPIN regressor, trained with the paper's loss (docs/training.md).
 
     Args:
         encoder: builds the encoder from ``(feature_dim, seq_len)``; in configs a

@@ -1,4 +1,4 @@
-"""VIBE-like training: the generator loss plus an adversarial motion prior (peers §3).
+"""VIBE-like training: the generator loss plus an adversarial motion prior (docs/str.md).
 
 A motion discriminator (GRU + attention pooling) scores windows of body pose (axis-angle without
 the global orientation, ``(B, T, 69)``). LSGAN losses with weight 0.5: the generator is pushed to

@@ -1,4 +1,4 @@
-"""The HMR/SPIN iterative SMPL regressor shared by every encoder (peers §1, DESIGN §4)."""
+"""The HMR/SPIN iterative SMPL regressor shared by every encoder (docs/str.md)."""
 
 from __future__ import annotations
 
