@@ -43,7 +43,12 @@ CKPT_PATH_HELP = {
 class STRLightningCLI(LightningCLI):
     """LightningCLI with omegaconf configs, run directories and checkpoint resolution."""
 
-    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+    def __init__(self, args: list[str] | None = None, run: bool = True,
+                 trainer_defaults: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        trainer_defaults = dict(trainer_defaults or {})
+        callbacks = trainer_defaults.get("callbacks") or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        trainer_defaults["callbacks"] = [*callbacks, DatasetMetricsTable()]
         silence_known_notices()
         super().__init__(
             model_class=PoseShapeModule,
@@ -53,7 +58,7 @@ class STRLightningCLI(LightningCLI):
             save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
             auto_configure_optimizers=False,
-            trainer_defaults={"callbacks": [DatasetMetricsTable()]},
+            trainer_defaults=trainer_defaults,
             args=args,
             run=run,
             **kwargs,
