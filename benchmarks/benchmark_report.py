@@ -40,7 +40,7 @@ clips of streaming data (40/400) and 500 inference frames (2000): fewer iteratio
 
 {misses}
 
-## What was made faster (issue 9)
+## What was made faster
 
 Before/after on this machine (2 cores, shared), same inputs:
 

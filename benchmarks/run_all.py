@@ -1,4 +1,4 @@
-"""The benchmark suite (issue 9): every figure as a ratio against a baseline of the same run.
+"""The benchmark suite: every figure as a ratio against a baseline of the same run.
 
     python benchmarks/run_all.py [--quick] [--device cpu|cuda] [--output docs/benchmarks.md]
 

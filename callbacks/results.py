@@ -15,7 +15,12 @@ from pathlib import Path
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.wandb_run import wandb_loggers
-from str_lightning.compare import RESULTS_CSV, metrics_from_keys, ordered_metrics, write_results_csv
+from str_lightning.reporting.compare import (
+    RESULTS_CSV,
+    metrics_from_keys,
+    ordered_metrics,
+    write_results_csv,
+)
 
 SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything
 

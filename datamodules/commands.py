@@ -47,7 +47,7 @@ def add_data_commands(groups: argparse._SubParsersAction) -> None:
 
     convert = commands.add_parser(
         "convert", help="convert a TCMR/VIBE preprocessed db file to clip shards",
-        description="Convert one preprocessed db file (peers §8) of one dataset split into a "
+        description="Convert one preprocessed db file (docs/data.md) of one dataset split into a "
         "split directory of clip shards with its manifest.",
     )
     convert.add_argument("--source", required=True, choices=("tcmr", "vibe"))

@@ -1,4 +1,4 @@
-"""``ShardDataModule``: training windows and exact-once evaluation from clip shards (DESIGN §6).
+"""``ShardDataModule``: training windows and exact-once evaluation from clip shards (docs/data.md).
 
 Batch layouts are documented in docs/data.md. The trainer should run with
 ``use_distributed_sampler: false`` (nothing here needs Lightning's sampler); the loaders stay
@@ -113,9 +113,34 @@ class ShardDataModule(L.LightningDataModule):
     def test_names(self) -> list[str]:
         return list(self.test_datasets)
 
+    def configured_paths(self) -> dict[str, str]:
+        """Every configured split directory by its config key (``data.test_datasets.synthetic``)."""
+        paths = {f"data.train_datasets[{i}]": d.path for i, d in enumerate(self.train_datasets)}
+        for key in ("val_datasets", "test_datasets", "predict_datasets"):
+            paths.update({f"data.{key}.{name}": path
+                          for name, path in getattr(self, key).items()})
+        if self.motion_dataset:
+            paths["data.motion_dataset"] = self.motion_dataset
+        return paths
+
+    def check_directories(self) -> None:
+        """Raise :class:`DataError` naming every configured split directory that does not exist,
+        with the two ways out: generate the synthetic benchmark, or point the config elsewhere."""
+        missing = {key: path for key, path in self.configured_paths().items()
+                   if not Path(path).is_dir()}
+        if missing:
+            listed = "\n".join(f"  {key}: {path}" for key, path in missing.items())
+            raise DataError(
+                f"data directories do not exist (relative paths are read from {Path.cwd()}):\n"
+                f"{listed}\nGenerate the synthetic benchmark with `str-lightning synth --out "
+                "data/synthetic`, or point the config at your data: --data FILE.yaml (see "
+                "configs/data/) or an override such as --data.test_datasets "
+                "'{NAME: /path/to/split}'.")
+
     @property
     def feature_dim(self) -> int:
         """The feature dimension D shared by every configured dataset (from the manifests)."""
+        self.check_directories()
         paths = [d.path for d in self.train_datasets] + [
             path for datasets in (self.val_datasets, self.test_datasets, self.predict_datasets)
             for path in datasets.values()]

@@ -30,7 +30,13 @@ from datamodules.schema import (
     read_clip,
     shard_samples,
 )
-from str_lightning.body.joints import convert_joints, joint_names
+from str_lightning.body.joints import (
+    NUM_BETAS,
+    NUM_POSE_PARAMS,
+    NUM_SPIN_JOINTS,
+    convert_joints,
+    joint_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +104,7 @@ def rank_batch_split(batch_size: int, ratio_2d: float, world_size: int, rank: in
 # ----------------------------------------------------------------------------- training
 
 
-def training_targets(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def clip_frame_arrays(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Per-frame training arrays of a clip, in the batch layout (see docs/data.md)."""
     meta, valid = clip["meta"], clip["valid"].astype(bool)
     if meta["kind"] == "motion":  # real motion for a motion prior: poses only
@@ -107,7 +113,7 @@ def training_targets(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
     supervision = meta["supervision"]
     kp3d = (convert_joints(clip["kp3d"], meta["joints3d"], TRAIN_JOINTS) if "kp3d" in clip
             else np.zeros((length, len(joint_names(TRAIN_JOINTS)), 3), np.float32))
-    zeros = {"kp2d": (49, 3), "pose": (72,), "shape": (10,)}
+    zeros = {"kp2d": (NUM_SPIN_JOINTS, 3), "pose": (NUM_POSE_PARAMS,), "shape": (NUM_BETAS,)}
     arrays = {name: clip[name] if name in clip else np.zeros((length, *shape), np.float32)
               for name, shape in zeros.items()}
     return {
@@ -197,7 +203,7 @@ class TrainWindows(IterableDataset):
                 if frames < length:
                     self._short_clip(clip, frames)
                     continue
-                targets = training_targets(clip)
+                targets = clip_frame_arrays(clip)
                 phase = rng.randrange(min(stride, frames - length + 1))
                 for start in range(phase, frames - length + 1, stride):
                     yield targets, start

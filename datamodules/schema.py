@@ -1,4 +1,4 @@
-"""The clip-shard schema (DESIGN §6; described for humans in docs/data.md).
+"""The clip-shard schema (described for humans in docs/data.md).
 
 One sample of a WebDataset tar shard is one clip: consecutive frames of one person track. A clip
 is a plain dict ``{"meta": dict, "features": (L, D), "kp2d": ..., ...}``; its members are stored

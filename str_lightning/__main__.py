@@ -1,5 +1,5 @@
 import sys
 
-from str_lightning.cli import main
+from str_lightning.app.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""Rotation maths, the crop camera and Procrustes alignment: the only place for them.
+"""Rotation maths, the crop camera, root and Procrustes alignment: the only place for them.
 
 All functions are batched over leading dimensions and differentiable unless stated.
 """
@@ -12,13 +12,29 @@ import torch.nn.functional as F
 
 _EPS = 1e-6
 
+Root = int | tuple[int, ...] | None
+"""Root of a point set: indices whose mean is the root (the evaluation roots of each joint set
+are ``str_lightning.body.joints.ROOTS``), one index, or None for no alignment."""
+
+
+def root_indices(root: Root) -> list[int]:
+    """The point indices of ``root`` as a list ([] for None)."""
+    return [] if root is None else [root] if isinstance(root, int) else list(root)
+
+
+def align_to_root(points: torch.Tensor, root: Root) -> torch.Tensor:
+    """Subtract the root (mean of the ``root`` points, ``(..., 1, 3)``) from ``points``."""
+    if root is None:
+        return points
+    return points - points[..., root_indices(root), :].mean(-2, keepdim=True)
+
 
 def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """6D representation ``(..., 6)`` to rotation matrices ``(..., 3, 3)``.
 
     The six numbers are a 3x2 matrix read row-major whose columns ``a1, a2`` are
     Gram-Schmidt orthonormalised into ``b1, b2``; ``b3 = b1 x b2``; ``R = [b1 b2 b3]``
-    (the SPIN/VIBE/TCMR convention, peers §1).
+    (the SPIN/VIBE/TCMR convention).
     """
     a = x.reshape(*x.shape[:-1], 3, 2)
     b1 = F.normalize(a[..., 0], dim=-1, eps=_EPS)

@@ -1,4 +1,4 @@
-"""The paper's training loss (paper §2.5, DESIGN §5, peers §6).
+"""The paper's training loss (paper §2.5; docs/training.md).
 
 Four L2 terms on the target frames, each switched per frame by a supervision weight so that one
 batch can mix datasets that supervise different things:
@@ -23,8 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from str_lightning.body.joints import COMMON14, ROOTS, SPIN49
-from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.metrics import align_to_root
+from str_lightning.geometry import align_to_root, axis_angle_to_rotmat
 
 _COMMON_IN_SPIN = [SPIN49.index(name) for name in COMMON14]
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics as ``torchmetrics.Metric`` classes, exact under DDP (DESIGN §7).
+"""Evaluation metrics as ``torchmetrics.Metric`` classes, exact under DDP (docs/evaluation.md).
 
 Every metric keeps two float64 scalar states, ``err_sum`` (metres) and ``count``, both reduced
 by ``sum`` across processes, so the value after synchronisation equals the single-process value
@@ -15,9 +15,9 @@ A metric that saw no valid frame on any process has no value: ``compute()`` rais
 schedulers drop silently). Consequently call ``update`` and log the metric object; the per-batch
 value of ``forward`` raises on a batch without a valid frame.
 
-Root alignment (``root``): a tuple of point indices whose mean is subtracted from every point of
-pred and target separately (``(2, 3)``, mid-hip of common-14, is the default for joint metrics),
-one index (``14``, the pelvis of MPI-INF-3DHP-17), or ``None`` for no alignment.
+Root alignment (``root``, :func:`str_lightning.geometry.align_to_root`): a tuple of point indices
+whose mean is subtracted from every point of pred and target separately (the common-14 mid-hip
+``ROOTS["common14"]`` is the default for joint metrics), one index, or ``None`` for none.
 
 Note that ``torchmetrics.shape.ProcrustesDisparity`` is not PA-MPJPE: it normalises both point
 sets to unit Frobenius norm and returns a squared disparity, not a distance in mm.
@@ -31,26 +31,21 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from str_lightning.geometry import procrustes_errors
+from str_lightning.body.joints import ROOTS
+from str_lightning.geometry import Root, align_to_root, procrustes_errors, root_indices
 
-Root = int | tuple[int, ...] | None
-MID_HIP_COMMON14: tuple[int, int] = (2, 3)
 _MM_PER_M = 1000.0
+
+METRIC_LABELS: dict[str, str] = {"pa_mpjpe": "PA-MPJPE", "mpjpe": "MPJPE", "mpvpe": "MPVPE",
+                                 "accel": "Accel"}
+"""Display name of every metric key, in the paper's column order (Table 1)."""
+METRIC_UNITS: dict[str, str] = {"pa_mpjpe": "mm", "mpjpe": "mm", "mpvpe": "mm",
+                                "accel": "mm/frame²"}
+"""Unit of what ``compute()`` returns for each metric key."""
 
 
 class EmptyMetricError(RuntimeError):
     """``compute()`` was called on a metric that saw no valid frame on any process."""
-
-
-def align_to_root(points: Tensor, root: Root) -> Tensor:
-    """Subtract the root (mean of the ``root`` points, ``(..., 1, 3)``) from ``points``."""
-    if root is None:
-        return points
-    return points - points[..., _root_indices(root), :].mean(-2, keepdim=True)
-
-
-def _root_indices(root: Root) -> list[int]:
-    return [] if root is None else [root] if isinstance(root, int) else list(root)
 
 
 def _check_root(root: Root, owner: str) -> Root:
@@ -69,7 +64,7 @@ def _check_points(pred: Tensor, target: Tensor, root: Root, owner: str,
                          f"{' or '.join(layouts.values())}, "
                          f"got pred {tuple(pred.shape)} and target {tuple(target.shape)}")
     num_points = pred.shape[-2]
-    if any(not -num_points <= i < num_points for i in _root_indices(root)):
+    if any(not -num_points <= i < num_points for i in root_indices(root)):
         raise ValueError(f"{owner}: root {root!r} is out of range for {num_points} points "
                          f"(shape {tuple(pred.shape)})")
 
@@ -146,7 +141,7 @@ class MPJPE(_PointErrorMetric):
     valid frames of all updates (frames pooled, not per-sequence averages).
     """
 
-    def __init__(self, root: Root = MID_HIP_COMMON14, **kwargs: Any) -> None:
+    def __init__(self, root: Root = ROOTS["common14"], **kwargs: Any) -> None:
         super().__init__(root=root, **kwargs)
 
 
@@ -189,7 +184,7 @@ class AccelError(_MeanErrorMetric):
     never get a term and an invalid frame removes every term it touches.
     """
 
-    def __init__(self, root: Root = MID_HIP_COMMON14, **kwargs: Any) -> None:
+    def __init__(self, root: Root = ROOTS["common14"], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root = _check_root(root, type(self).__name__)
 

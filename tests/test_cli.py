@@ -6,9 +6,9 @@ import sys
 import numpy as np
 from helpers import small_smpl_arrays
 
+from str_lightning.app.cli import main
 from str_lightning.body import load_body_files, load_smpl_arrays
 from str_lightning.body.model_files import SMPL_SHAPES
-from str_lightning.cli import main
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import yaml
 from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
-from str_lightning.compare import (
+from str_lightning.reporting.compare import (
     add_compare_command,
     build_table,
     load_groups,

@@ -1,5 +1,5 @@
 """Converters from TCMR/VIBE db files: real joblib/h5 files with the keys, shapes and dtypes of
-peers §8, converted and read back through the schema validator."""
+docs/data.md, converted and read back through the schema validator."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _common_db(rng, prefix: str, joints2d: int, lengths=LENGTHS) -> dict[str, np
 
 
 def make_db(dataset: str, split: str, rng) -> dict[str, np.ndarray]:
-    """A small db with the layout of peers §8 for one dataset split."""
+    """A small db with the layout of docs/data.md for one dataset split."""
     rows = sum(LENGTHS)
     if dataset == "amass":
         return {"theta": rng.standard_normal((rows, 82)), "vid_name": _names("CMU_01_")}

@@ -4,7 +4,7 @@ import torch
 
 from str_lightning.body import joints as J
 
-# Index lists as published by SPIN/VIBE/TCMR (peers §1), typed in here as an independent check.
+# Index lists as published by SPIN/VIBE/TCMR, typed in here as an independent check.
 H36M_TO_J14 = [6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10]
 SPIN_JOINT_MAP = [24, 12, 17, 19, 21, 16, 18, 20, 0, 2, 5, 8, 1, 4, 7, 25, 26, 27, 28, 29, 30, 31,
                   32, 33, 34, 8, 5, 45, 46, 4, 7, 21, 19, 17, 16, 18, 20, 47, 48, 49, 50, 51, 52,

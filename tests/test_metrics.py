@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
+from str_lightning.geometry import align_to_root
 from str_lightning.metrics import (
     MPJPE,
     MPVPE,
     PAMPJPE,
     AccelError,
     EmptyMetricError,
-    align_to_root,
 )
 
 TOL_MM = 1e-4

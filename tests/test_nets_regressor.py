@@ -32,6 +32,18 @@ def test_paper_dimension_count_and_state_keys(body_dir):
     assert {k: tuple(v.shape) for k, v in state.items()} == spin_regressor_keys(2048, 1024)
 
 
+def test_mean_pose_baseline_predicts_the_mean_parameters_and_leaves_the_original(regressor):
+    baseline = regressor.mean_pose_baseline()
+    baseline.eval()
+    with torch.no_grad():
+        out = baseline(torch.rand(7, DIM) * 10)
+    mean_rotmat = rot6d_to_rotmat(regressor.init_pose.reshape(-1, 6))
+    assert torch.allclose(out.rotmat, mean_rotmat.expand(7, -1, -1, -1), atol=1e-6)
+    assert torch.equal(out.betas, regressor.init_shape.expand(7, -1))
+    assert torch.equal(out.cam, regressor.init_cam.expand(7, -1))
+    assert regressor.decpose.weight.abs().sum() > 0  # the original keeps its weights
+
+
 @pytest.mark.parametrize("leading", [(5,), (2, 3)])
 def test_output_shapes_and_consistency(regressor, leading):
     regressor.eval()

@@ -1,4 +1,4 @@
-"""The optimised paths of issue 9 against their reference formulations, on random inputs."""
+"""The optimised paths (docs/benchmarks.md) against their reference formulations, on random inputs."""
 
 import torch
 

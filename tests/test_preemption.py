@@ -24,7 +24,7 @@ from callbacks.preemption import (
     preemption_additions,
     slurm_job_id,
 )
-from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.app.lightning_cli import STRLightningCLI
 
 REPO = Path(__file__).resolve().parents[1]
 PREEMPTION = {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1"}}

@@ -21,8 +21,8 @@ from datamodules.schema import read_manifest
 from datamodules.synthetic.card import is_synthetic_benchmark
 from datamodules.synthetic.generate import generate
 from datamodules.synthetic.presets import get_preset
-from str_lightning.lightning_cli import STRLightningCLI
-from str_lightning.quickstart import synthetic_root
+from str_lightning.app.lightning_cli import STRLightningCLI
+from str_lightning.app.quickstart import synthetic_root
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -24,7 +24,7 @@ from str_lightning.evaluation.protocols import (
     target_joints,
     update_metrics,
 )
-from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.modules import PoseShapeModule, VIBEModule
 from str_lightning.nets import TCMREncoder, VIBEEncoder
 from str_lightning.safe_pickle import array_global, load_torch_file

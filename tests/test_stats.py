@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from str_lightning.stats import (
+from str_lightning.reporting.stats import (
     regularized_incomplete_beta,
     student_t_cdf,
     student_t_quantile,

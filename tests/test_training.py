@@ -14,8 +14,8 @@ import torch
 import yaml
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
-from str_lightning.lightning_cli import STRLightningCLI
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
 

@@ -15,9 +15,9 @@ from data_helpers import make_clip
 from training_helpers import tiny_config, write_config
 
 from datamodules.schema import ShardWriter, iterate_clips, read_manifest
-from str_lightning.cli import main
+from str_lightning.app.cli import main
 from str_lightning.geometry import crop_camera_to_image, project_pinhole, project_to_crop
-from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.video.backbone import ResNet50, load_spin_backbone, spin_backbone_state_dict
 from str_lightning.video.demo import (
     image_focal,

@@ -12,8 +12,8 @@ from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import reporting_config, run_cli, wandb_logger_config
 
 from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
-from str_lightning.compare import read_results_csv
-from str_lightning.wandb_files import WandbFileError, offline_run_files, read_run
+from str_lightning.reporting.compare import read_results_csv
+from str_lightning.reporting.wandb_files import WandbFileError, offline_run_files, read_run
 
 SEED = 3
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -37,7 +37,8 @@ def offline_run(tmp_path_factory):
         env.setenv("WANDB_SILENT", "true")
         env.setenv("SLURM_JOB_ID", "4242")
         run_cli("fit", "--config", str(config))
-        _, printed = run_cli("test", "--config", str(config), "--ckpt_path", "best")
+        _, printed = run_cli("test", "--config", str(config), "--ckpt_path", "best",
+                             "--verbose", "true")  # Lightning's full-precision table
     printed_metrics = {k: float(v) for k, v in PRINTED_METRIC.findall(printed)}
     return tiny_run_dir(root, "str", SEED), printed_metrics
 

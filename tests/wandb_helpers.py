@@ -11,7 +11,7 @@ import yaml
 from training_helpers import tiny_config, write_config
 
 from callbacks.wandb_run import finish_wandb
-from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.app.lightning_cli import STRLightningCLI
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Converters from the TCMR/VIBE preprocessed db files (peers §8) to clip shards (docs/data.md).
+"""Converters from the TCMR/VIBE preprocessed db files to clip shards (docs/data.md).
 
 ``convert(source, dataset, split, db, out, max_clip_len, ...)`` is the one entry point;
 ``str-lightning data convert`` calls it.

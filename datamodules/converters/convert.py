@@ -1,4 +1,4 @@
-"""Convert one TCMR/VIBE preprocessed db file (peers §8) into a split directory of clip shards.
+"""Convert one TCMR/VIBE preprocessed db file (docs/data.md) into a split directory of clip shards.
 
 A db file is a set of flat per-frame arrays of equal length N. Rows with the same ``vid_name``
 that are contiguous form one video (a name seen again after another one starts a new video,
@@ -32,7 +32,12 @@ from datamodules.converters.safe_joblib import (
     load_joblib_pickle,
 )
 from datamodules.schema import DataError, ShardWriter
-from str_lightning.body.joints import convert_joints, joint_names
+from str_lightning.body.joints import (
+    NUM_BETAS,
+    NUM_POSE_PARAMS,
+    convert_joints,
+    joint_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +83,7 @@ def convert(source: str, dataset: str, split: str, db: str | Path, out: str | Pa
     overrides the dataset's nominal frame rate (required for TCMR's AMASS file). Writes the
     shards, ``manifest.json`` and ``conversion.json`` (a ``ConversionReport``) and returns
     ``out``. Raises ``ConversionError`` (a ``DataError``) for bad arguments or a file that does not
-    match peers §8, naming the file, key, expected and actual.
+    match the layout in docs/data.md, naming the file, key, expected and actual.
     """
     spec = _resolve_spec(source, dataset, split)
     if max_clip_len < 1:
@@ -176,7 +181,7 @@ def _required_shapes(table: Mapping[str, Any], spec: DatasetSpec,
     if split in spec.kp3d_joints:
         shapes["joints3D"] = (None, len(joint_names(spec.kp3d_joints[split][0])), 3)
     if split in spec.smpl_splits:
-        shapes.update(pose=(None, 72), shape=(None, 10))
+        shapes.update(pose=(None, NUM_POSE_PARAMS), shape=(None, NUM_BETAS))
     if split in spec.valid_key:
         key = spec.valid_key[split]
         shapes[key] = (None, 1) if np.ndim(table.get(key, ())) == 2 else (None,)
@@ -184,7 +189,7 @@ def _required_shapes(table: Mapping[str, Any], spec: DatasetSpec,
 
 
 def _check_table(table: Mapping[str, Any], spec: DatasetSpec, split: str, path: Path) -> int:
-    """Check keys and shapes against peers §8 and return the row count N."""
+    """Check keys and shapes against the layout in docs/data.md and return the row count N."""
     shapes = _required_shapes(table, spec, split)
     missing = sorted(set(shapes) - set(table.keys()))
     if missing:
@@ -240,7 +245,8 @@ def _read_video(table: Mapping[str, Any], spec: DatasetSpec, split: str, name: s
     }
     if spec.kind == "motion":
         theta = np.asarray(table["theta"][rows], dtype=np.float32)
-        video.update(pose=theta[:, :72], shape=theta[:, 72:82])
+        video.update(pose=theta[:, :NUM_POSE_PARAMS],
+                     shape=theta[:, NUM_POSE_PARAMS:NUM_POSE_PARAMS + NUM_BETAS])
         return video
     features = np.asarray(table["features"][rows])
     video["features"] = features if features.dtype in (np.float16, np.float32) \

@@ -1,4 +1,4 @@
-"""What each TCMR/VIBE db file holds (peers §8) and what its clips supervise (peers §6).
+"""What each TCMR/VIBE db file holds and what its clips supervise (docs/data.md).
 
 One ``DatasetSpec`` per dataset; ``convert`` reads nothing about a dataset from anywhere else.
 Keys, joint sets and conventions are those of the files as released, including their oddities
@@ -64,7 +64,7 @@ DATASETS: dict[str, DatasetSpec] = {
             kp2d_in_crop=True, file_format="h5",
         ),
         DatasetSpec("posetrack", ("train",), fps={"tcmr": 30.0, "vibe": 30.0}),
-        # Stored in common-14 order (peers §8); the peers then read it as PennAction's native
+        # Stored in common-14 order; the peers then read it as PennAction's native
         # order, which scrambles it. We read the order it is stored in.
         DatasetSpec("pennaction", ("train",), fps={"tcmr": 30.0, "vibe": 30.0},
                     kp2d_joints="common14"),

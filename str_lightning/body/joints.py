@@ -2,7 +2,7 @@
 
 Names follow the TCMR/VIBE convention (``lib/data_utils/kp_utils.py`` in those repositories): a
 joint that means the same body point in two sets has the same name in both, so conversion between
-sets is by name. The orders are those of peers §1:
+sets is by name. The orders are those of SPIN, VIBE and TCMR:
 
 - ``smpl24``: the SMPL kinematic tree, the first 24 joints smplx returns.
 - ``spin49``: 25 OpenPose BODY_25 slots (prefixed ``op_``) followed by 24 "ground-truth" joints.
@@ -61,7 +61,7 @@ MPII3D17 = (
     "rknee", "rankle", "lhip", "lknee", "lankle", "hip", "spine_h36m", "head_h36m",
 )
 # InstaVariety's 25 keypoints (VIBE's insta_train_db.h5) named onto the slots VIBE assigns them
-# (peers §8): its LSP ankles sit in the OpenPose heel slots, its toes in the OpenPose toe/ankle
+# in its db files: its LSP ankles sit in the OpenPose heel slots, its toes in the OpenPose toe/ankle
 # slots and its head top in ``headtop``.
 INSTA25 = (
     "op_rheel", "op_rknee", "op_rhip", "op_lhip", "op_lknee", "op_lheel", "op_rwrist",
@@ -78,6 +78,13 @@ JOINT_SETS: dict[str, tuple[str, ...]] = {
     "mpii3d17": MPII3D17,
     "insta25": INSTA25,
 }
+
+# SMPL parameter sizes: every module that shapes a pose, betas or spin-49 array uses these.
+NUM_SMPL_JOINTS = len(SMPL24)  # 24 joints of the kinematic tree
+NUM_POSE_PARAMS = 3 * NUM_SMPL_JOINTS  # 72: axis-angle per joint, global orientation first
+NUM_POSE_6D = 6 * NUM_SMPL_JOINTS  # 144: the same in the 6D rotation representation
+NUM_BETAS = 10  # shape coefficients (SMPL's 10; SMPL+H/X files may ship more)
+NUM_SPIN_JOINTS = len(SPIN49)  # 49: the joints every model predicts and the losses supervise
 
 # Where each spin-49 joint comes from in the 54 joints [smpl24 | smplx vertex joints 21 | extra9]
 # (SPIN's JOINT_MAP). The GT hips come from J_regressor_extra, not from the SMPL hips.

@@ -34,12 +34,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from str_lightning.body.joints import EXTRA9, H36M17, SMPL24, SMPL_PARENTS
+from str_lightning.body.joints import EXTRA9, H36M17, NUM_BETAS, SMPL24, SMPL_PARENTS
 from str_lightning.body.model_files import NUM_VERTICES, BodyFiles, write_npz
 from str_lightning.geometry import axis_angle_to_rotmat, rotmat_to_rot6d
 
 NUM_FACES = 2 * NUM_VERTICES - 4  # a closed genus-0 triangle mesh
-NUM_BETAS = 10
 NUM_POSE_BASIS = 9 * (len(SMPL24) - 1)
 ROOT_PARENT = 4294967295  # how SMPL files store the root's missing parent (uint32 -1)
 

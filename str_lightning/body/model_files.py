@@ -1,6 +1,6 @@
 """Reading and writing body-model files: SMPL ``.npz`` / ``.pkl`` and the SPIN extras.
 
-A body-model *source* is either ``"mannequin"`` (the built-in procedural model, DESIGN §3) or a
+A body-model *source* is either ``"mannequin"`` (the built-in procedural model, docs/body.md) or a
 directory laid out like SPIN/VIBE/TCMR's ``data/base_data``::
 
     SMPL_NEUTRAL.npz or SMPL_NEUTRAL.pkl
@@ -23,26 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
+from str_lightning.body.joints import NUM_BETAS, NUM_POSE_6D, NUM_SMPL_JOINTS
 from str_lightning.safe_pickle import array_global
 
 MANNEQUIN = "mannequin"
 NUM_VERTICES = 6890
-NUM_JOINTS = 24
 
 SMPL_SHAPES: dict[str, tuple[int | None, ...]] = {
     "v_template": (NUM_VERTICES, 3),
     "f": (13776, 3),
-    "kintree_table": (2, NUM_JOINTS),
-    "weights": (NUM_VERTICES, NUM_JOINTS),
-    "J_regressor": (NUM_JOINTS, NUM_VERTICES),
+    "kintree_table": (2, NUM_SMPL_JOINTS),
+    "weights": (NUM_VERTICES, NUM_SMPL_JOINTS),
+    "J_regressor": (NUM_SMPL_JOINTS, NUM_VERTICES),
     "shapedirs": (NUM_VERTICES, 3, None),  # SMPL ships 10 shape directions, SMPL+H/X 300+
-    "posedirs": (NUM_VERTICES, 3, 9 * (NUM_JOINTS - 1)),
+    "posedirs": (NUM_VERTICES, 3, 9 * (NUM_SMPL_JOINTS - 1)),
 }
 EXTRA_FILES: dict[str, tuple[int, ...]] = {
     "J_regressor_extra.npy": (9, NUM_VERTICES),
     "J_regressor_h36m.npy": (17, NUM_VERTICES),
 }
-MEAN_PARAM_SHAPES: dict[str, tuple[int, ...]] = {"pose": (144,), "shape": (10,), "cam": (3,)}
+MEAN_PARAM_SHAPES: dict[str, tuple[int, ...]] = {"pose": (NUM_POSE_6D,), "shape": (NUM_BETAS,),
+                                                 "cam": (3,)}
 
 
 class BodyModelFileError(ValueError):

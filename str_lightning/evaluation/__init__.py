@@ -1,4 +1,4 @@
-"""Evaluation: per-dataset protocols and whole-sequence inference (DESIGN §7)."""
+"""Evaluation: per-dataset protocols and whole-sequence inference (docs/evaluation.md)."""
 
 from str_lightning.evaluation.inference import EDGE_MODES, EdgeMode, predict_sequence
 from str_lightning.evaluation.protocols import (

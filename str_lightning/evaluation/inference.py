@@ -1,4 +1,4 @@
-"""Whole-sequence inference for every temporal encoder (DESIGN §7, peers §9).
+"""Whole-sequence inference for every temporal encoder (docs/evaluation.md).
 
 One sequence of per-frame features ``(N, D)`` goes in; exactly one prediction per frame comes
 out, in frame order, whatever N (sequences shorter than the window length T included).
@@ -9,7 +9,7 @@ whose middle index ``T // 2`` sits on ``i``, i.e. frames ``i - T//2 .. i - T//2 
 
 - ``"replicate"`` (default): each out-of-range frame is replaced by the nearest real frame (edge
   replication), so the in-range part of the window keeps its real temporal context.
-- ``"tcmr"``: TCMR's static repeat (peers §9). A frame whose window would leave ``[0, N)`` (the
+- ``"tcmr"``: TCMR's static repeat. A frame whose window would leave ``[0, N)`` (the
   first ``T//2`` and the last ``T - 1 - T//2`` frames when ``N >= T``) is predicted from a
   window that repeats that one frame T times; every other frame from its real window. When
   ``N < T`` every window leaves ``[0, N)``, so every frame gets the static repeat.

@@ -1,4 +1,4 @@
-"""Per-dataset evaluation protocols (DESIGN §7, peers §10): the only place that knows them.
+"""Per-dataset evaluation protocols (docs/evaluation.md): the only place that knows them.
 
 A protocol fixes which joints are compared, how the predicted ones are obtained, the root they
 are aligned on, and which metrics are reported:

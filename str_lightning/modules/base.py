@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torchmetrics import SumMetric
 
 from str_lightning.body import MANNEQUIN
+from str_lightning.body.joints import NUM_SMPL_JOINTS
 from str_lightning.evaluation.inference import predict_sequence
 from str_lightning.evaluation.protocols import (
     EvaluationProtocol,
@@ -39,7 +40,7 @@ _GT_MESH_CHUNK = 256  # frames per body-model call when building ground-truth me
 
 
 class PoseShapeModule(LightningModule):
-    """A temporal encoder plus the SPIN regressor, trained with the paper's loss (DESIGN §5).
+    """A temporal encoder plus the SPIN regressor, trained with the paper's loss (docs/training.md).
 
     Args:
         encoder: builds the encoder from ``(feature_dim, seq_len)``; in configs a
@@ -224,7 +225,13 @@ class PoseShapeModule(LightningModule):
                            pred.get("vertices"), gt_vertices)
             frames.update(item["valid"].sum())
         size = max(1, int(item["valid"].sum()))
-        self.log_dict(metrics, on_epoch=True, add_dataloader_idx=False, batch_size=size)
+        logged = dict(metrics.items(keep_base=False, copy_state=False))
+        monitored = {k: v for k, v in logged.items() if k == self.hparams.monitor}
+        self.log_dict({k: v for k, v in logged.items() if k not in monitored}, on_epoch=True,
+                      add_dataloader_idx=False, batch_size=size)
+        if monitored:  # the metric the run follows is shown in the progress bar
+            self.log_dict(monitored, on_epoch=True, add_dataloader_idx=False, batch_size=size,
+                          prog_bar=True)
         self.log(f"{stage}/{name}/frames", frames, on_epoch=True, add_dataloader_idx=False)
 
     def predict_frames(self, features: Tensor, protocol: EvaluationProtocol | None = None) -> dict[str, Tensor]:
@@ -252,7 +259,7 @@ class PoseShapeModule(LightningModule):
         """Meshes ``(N, 6890, 3)`` of ground-truth SMPL parameters with this model's body."""
         chunks = []
         for start in range(0, pose.shape[0], _GT_MESH_CHUNK):
-            rotmat = axis_angle_to_rotmat(pose[start:start + _GT_MESH_CHUNK].reshape(-1, 24, 3))
+            rotmat = axis_angle_to_rotmat(pose[start:start + _GT_MESH_CHUNK].reshape(-1, NUM_SMPL_JOINTS, 3))
             chunks.append(self.regressor.body(rotmat, betas[start:start + _GT_MESH_CHUNK]).vertices)
         return torch.cat(chunks)
 

@@ -1,4 +1,4 @@
-"""VIBE-like training: the generator loss plus an adversarial motion prior (peers §3).
+"""VIBE-like training: the generator loss plus an adversarial motion prior (docs/str.md).
 
 A motion discriminator (GRU + attention pooling) scores windows of body pose (axis-angle without
 the global orientation, ``(B, T, 69)``). LSGAN losses with weight 0.5: the generator is pushed to
@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from str_lightning.body.joints import NUM_POSE_PARAMS
 from str_lightning.modules.base import PoseShapeModule
 from str_lightning.nets import MotionDiscriminator
 
@@ -61,7 +62,7 @@ class VIBEModule(PoseShapeModule):
         gen_opt, disc_opt = self.optimizers()
         terms, prediction = self.compute_losses(batch)
         batch_size, seq_len = batch["features"].shape[:2]
-        fake = prediction.pose[: batch_size * seq_len].reshape(batch_size, seq_len, 72)[..., 3:]
+        fake = prediction.pose[: batch_size * seq_len].reshape(batch_size, seq_len, NUM_POSE_PARAMS)[..., 3:]
         weight = self.hparams.adversarial_weight
         terms["adversarial"] = weight * ((self.discriminator(fake) - 1) ** 2).mean()
         terms["total"] = terms["total"] + terms["adversarial"]

@@ -1,7 +1,8 @@
-"""The HMR/SPIN iterative SMPL regressor shared by every encoder (peers §1, DESIGN §4)."""
+"""The HMR/SPIN iterative SMPL regressor shared by every encoder (docs/str.md)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from str_lightning.body import MANNEQUIN, BodyModel
+from str_lightning.body.joints import NUM_BETAS, NUM_POSE_6D, NUM_POSE_PARAMS, NUM_SMPL_JOINTS
 from str_lightning.geometry import project_to_crop, rot6d_to_rotmat, rotmat_to_axis_angle
 from str_lightning.safe_pickle import load_torch_file
 
-NUM_JOINTS = 24
-POSE_6D_SIZE = NUM_JOINTS * 6
-SHAPE_SIZE = 10
 CAM_SIZE = 3
 
 
@@ -50,16 +49,16 @@ class Regressor(nn.Module):
         self.num_iterations = num_iterations
         self.body = BodyModel(body_model)
         mean = self.body.mean_params
-        for name, key, size in (("init_pose", "pose", POSE_6D_SIZE),
-                                ("init_shape", "shape", SHAPE_SIZE), ("init_cam", "cam", CAM_SIZE)):
+        for name, key, size in (("init_pose", "pose", NUM_POSE_6D),
+                                ("init_shape", "shape", NUM_BETAS), ("init_cam", "cam", CAM_SIZE)):
             value = torch.tensor(mean[key], dtype=torch.float32).reshape(1, size)  # a copy
             self.register_buffer(name, value)
-        self.fc1 = nn.Linear(feature_dim + POSE_6D_SIZE + SHAPE_SIZE + CAM_SIZE, hidden_size)
+        self.fc1 = nn.Linear(feature_dim + NUM_POSE_6D + NUM_BETAS + CAM_SIZE, hidden_size)
         self.drop1 = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden_size, hidden_size)
         self.drop2 = nn.Dropout(dropout)
-        self.decpose = nn.Linear(hidden_size, POSE_6D_SIZE)
-        self.decshape = nn.Linear(hidden_size, SHAPE_SIZE)
+        self.decpose = nn.Linear(hidden_size, NUM_POSE_6D)
+        self.decshape = nn.Linear(hidden_size, NUM_BETAS)
         self.deccam = nn.Linear(hidden_size, CAM_SIZE)
         for head in (self.decpose, self.decshape, self.deccam):
             nn.init.xavier_uniform_(head.weight, gain=0.01)
@@ -78,6 +77,16 @@ class Regressor(nn.Module):
             cam = self.deccam(hidden) + cam
         return pose, shape, cam
 
+    def mean_pose_baseline(self) -> Regressor:
+        """A copy whose iterations add nothing: it predicts the mean SMPL parameters (the
+        ``init_*`` buffers) for every input, the baseline any trained regressor must beat."""
+        baseline = copy.deepcopy(self)
+        with torch.no_grad():
+            for head in (baseline.decpose, baseline.decshape, baseline.deccam):
+                head.weight.zero_()
+                head.bias.zero_()
+        return baseline
+
     def forward(self, features: Tensor, with_vertices: bool = True) -> RegressorOutput:
         """SMPL outputs for ``features`` ``(..., D)``; ``with_vertices=False`` skips the mesh
         (same joints, a fraction of the body-model cost: what the training loss needs)."""
@@ -86,10 +95,10 @@ class Regressor(nn.Module):
                              f"got {tuple(features.shape)}")
         leading = features.shape[:-1]
         pose6d, betas, cam = self.regress_parameters(features.reshape(-1, self.feature_dim))
-        rotmat = rot6d_to_rotmat(pose6d.reshape(-1, NUM_JOINTS, 6))
+        rotmat = rot6d_to_rotmat(pose6d.reshape(-1, NUM_SMPL_JOINTS, 6))
         body = self.body(rotmat, betas) if with_vertices else self.body.joints_only(rotmat, betas)
         joints2d = project_to_crop(body.joints, cam)
-        pose = rotmat_to_axis_angle(rotmat).reshape(-1, NUM_JOINTS * 3)
+        pose = rotmat_to_axis_angle(rotmat).reshape(-1, NUM_POSE_PARAMS)
 
         def unflatten(x: Tensor) -> Tensor:
             return x.reshape(*leading, *x.shape[1:])

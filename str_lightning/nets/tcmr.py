@@ -1,4 +1,4 @@
-"""TCMR-like temporal encoder (peers §2; Choi et al., CVPR 2021).
+"""TCMR-like temporal encoder (Choi et al., CVPR 2021).
 
 Parameter names equal those of ``TemporalEncoder`` in the released TCMR code, so the
 ``encoder.*`` part of a released checkpoint loads strictly (see ``released.py``).

@@ -1,4 +1,4 @@
-"""VIBE-like temporal encoder and motion discriminator (peers §3; Kocabas et al., CVPR 2020).
+"""VIBE-like temporal encoder and motion discriminator (Kocabas et al., CVPR 2020).
 
 Parameter names equal those of the released VIBE code (``TemporalEncoder`` and
 ``MotionDiscriminator``), so released checkpoints load strictly (see ``released.py``).

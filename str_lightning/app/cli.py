@@ -1,7 +1,7 @@
 """The ``str-lightning`` command.
 
 The Lightning sub-commands (``fit``, ``validate``, ``test``, ``predict``) go to
-:class:`~str_lightning.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
+:class:`~str_lightning.app.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
 tool groups (``body``, ``data``, ``synth``, ``compare``, ``features``, ``demo``) are plain
 argparse sub-commands.
 """
@@ -15,7 +15,12 @@ from pathlib import Path
 
 from str_lightning import __version__
 
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+LIGHTNING_COMMANDS = {
+    "fit": "train a model (LightningCLI; --ckpt_path auto resumes the run)",
+    "validate": "evaluate a checkpoint on data.val_datasets (LightningCLI)",
+    "test": "evaluate a checkpoint on data.test_datasets (LightningCLI; --ckpt_path best)",
+    "predict": "per-frame SMPL, joints and vertices for data.predict_datasets (LightningCLI)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,11 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="str-lightning",
         description="STR (BMVC 2022), TCMR-like and VIBE-like video human pose and shape "
         "estimation on PyTorch Lightning.",
-        epilog="Training and evaluation: str-lightning {fit,validate,test,predict} --config "
-        "FILE.yaml [...] (LightningCLI; each has its own --help and --print_config).",
+        epilog="fit, validate, test and predict take --config FILE.yaml and any --trainer.*, "
+        "--model.*, --data.* override (LightningCLI: each has its own --help and --print_config).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    for name, summary in LIGHTNING_COMMANDS.items():  # listed here, parsed by LightningCLI
+        groups.add_parser(name, help=summary, add_help=False)
     _add_quickstart_command(groups)
     _add_body_commands(groups)
     _add_data_commands(groups)
@@ -53,14 +60,14 @@ def _add_quickstart_command(groups: argparse._SubParsersAction) -> None:
 
 
 def _run_quickstart(args: argparse.Namespace) -> int:
-    from str_lightning.quickstart import run_quickstart
+    from str_lightning.app.quickstart import run_quickstart
 
     run_quickstart(args.config, args.preset, args.seed)
     return 0
 
 
 def _add_compare_command(groups: argparse._SubParsersAction) -> None:
-    from str_lightning.compare import add_compare_command
+    from str_lightning.reporting.compare import add_compare_command
 
     add_compare_command(groups)
 
@@ -78,7 +85,6 @@ def _add_video_commands(groups: argparse._SubParsersAction) -> None:
 
 
 def _add_data_commands(groups: argparse._SubParsersAction) -> None:
-    # datamodules may import str_lightning, never the other way round except lazily here.
     from datamodules.commands import add_data_commands
     from datamodules.synthetic import add_synth_command
 
@@ -153,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if from_command_line else argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
-        from str_lightning.lightning_cli import run_lightning
+        from str_lightning.app.lightning_cli import run_lightning
 
         return run_lightning(None if from_command_line else argv)
     args = build_parser().parse_args(argv)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import torch
 from lightning.pytorch import LightningModule, Trainer
 
 from str_lightning.config_files import compose_file
+from str_lightning.metrics import METRIC_LABELS
 
-METRICS = (("mpjpe", "MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("mpvpe", "MPVPE"), ("accel", "Accel"))
+COLUMNS = ("mpjpe", "pa_mpjpe", "mpvpe", "accel")  # the README's order; labels: METRIC_LABELS
 DEFAULT_CONFIG = Path("configs/experiment/synthetic_str.yaml")
 
 
@@ -41,11 +41,7 @@ def ensure_synthetic(root: Path, preset: str, seed: int) -> None:
 def mean_pose_model(model: LightningModule) -> LightningModule:
     """A copy of ``model`` whose regressor always outputs the mean SMPL parameters."""
     baseline = copy.deepcopy(model)
-    with torch.no_grad():
-        for head in (baseline.regressor.decpose, baseline.regressor.decshape,
-                     baseline.regressor.deccam):
-            head.weight.zero_()
-            head.bias.zero_()
+    baseline.regressor = model.regressor.mean_pose_baseline()
     return baseline
 
 
@@ -55,18 +51,18 @@ def test_metrics(trainer: Trainer) -> dict[str, float]:
 
 def results_table(rows: dict[str, dict[str, float]], datasets: list[str]) -> str:
     """Markdown: one row per method, columns dataset x metric (mm; Accel in mm/frame^2)."""
-    header = ["method"] + [f"{d} {label}" for d in datasets for _, label in METRICS]
+    header = ["method"] + [f"{d} {METRIC_LABELS[name]}" for d in datasets for name in COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, metrics in rows.items():
         cells = [f"{metrics[key]:.1f}" if (key := f"test/{d}/{name}") in metrics else "-"
-                 for d in datasets for name, _ in METRICS]
+                 for d in datasets for name in COLUMNS]
         lines.append("| " + " | ".join([method, *cells]) + " |")
     return "\n".join(lines)
 
 
 def run_quickstart(config: Path = DEFAULT_CONFIG, preset: str = "default", seed: int = 0) -> Path:
     """Run the main job; returns the path of the written results table."""
-    from str_lightning.lightning_cli import STRLightningCLI
+    from str_lightning.app.lightning_cli import STRLightningCLI
 
     ensure_synthetic(synthetic_root(config), preset, seed)
     STRLightningCLI(args=["fit", "--config", str(config)])

@@ -13,6 +13,8 @@ from the data config, and both are linked into the model.
 Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
 :mod:`str_lightning.config_files`), and a value still ``???`` after parsing stops the run with
 the keys to set.
+``validate`` and ``test`` end with one table per dataset (``callbacks.console``) instead of
+Lightning's table; the notices every run prints are silenced (:mod:`str_lightning.app.quiet`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from callbacks.console import DatasetMetricsTable
+from callbacks.preemption import preemption_additions
+from callbacks.wandb_run import (
+    WandbRunInfo,
+    fill_wandb_init_args,
+    finish_wandb,
+    is_wandb_logger_config,
+)
+from datamodules.datamodule import ShardDataModule
+from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
 from str_lightning.checkpoints import resolve_ckpt_path
 from str_lightning.config_files import register_parser_mode, required_keys
 from str_lightning.modules import PoseShapeModule
@@ -50,15 +62,27 @@ def checked_seed(seed_everything: Any) -> int:
     return seed_everything
 
 
+_CKPT_CHOICES = ("'auto': the run's newest checkpoint by global step; 'best': the best "
+                 "checkpoint the run's ModelCheckpoint recorded; 'last'; or a file path")
+CKPT_PATH_HELP = {
+    "fit": f"checkpoint to resume from: {_CKPT_CHOICES} (auto starts fresh when the run has none)",
+    "validate": f"checkpoint to evaluate: {_CKPT_CHOICES}",
+    "test": f"checkpoint to test: {_CKPT_CHOICES}",
+    "predict": f"checkpoint to predict with: {_CKPT_CHOICES}",
+}
+
+
 class STRLightningCLI(LightningCLI):
     """LightningCLI with composed configs, required values, run directories and checkpoint
     resolution."""
 
-    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
-        # datamodules and callbacks may import str_lightning, never the other way round but here
-        from callbacks.wandb_run import WandbRunInfo
-        from datamodules.datamodule import ShardDataModule
-
+    def __init__(self, args: list[str] | None = None, run: bool = True,
+                 trainer_defaults: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        trainer_defaults = dict(trainer_defaults or {})
+        callbacks = trainer_defaults.get("callbacks") or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        trainer_defaults["callbacks"] = [*callbacks, DatasetMetricsTable()]
+        silence_known_notices()
         super().__init__(
             model_class=PoseShapeModule,
             datamodule_class=ShardDataModule,
@@ -68,6 +92,7 @@ class STRLightningCLI(LightningCLI):
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
             seed_everything_default=DEFAULT_SEED,
             auto_configure_optimizers=False,
+            trainer_defaults=trainer_defaults,
             args=args,
             run=run,
             **kwargs,
@@ -84,6 +109,14 @@ class STRLightningCLI(LightningCLI):
         parser.link_arguments("seed_everything", "data.seed", compute_fn=checked_seed)
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
         parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
+
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any],
+                     subparser_kwargs: dict[str, Any]) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        for name, parser in (self._subcommand_parsers if add_subcommands else {}).items():
+            parser._option_string_actions["--ckpt_path"].help = CKPT_PATH_HELP[name]
+            if name in ("validate", "test"):  # DatasetMetricsTable prints the results instead
+                parser.set_defaults(verbose=False)
 
     @property
     def run_dir(self) -> Path:
@@ -141,8 +174,6 @@ def _check_required_values(config: Any) -> None:
 
 def _add_preemption_handling(trainer: Any) -> None:
     """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
-    from callbacks.preemption import preemption_additions  # callbacks import us, not v.v.
-
     callbacks, plugins = preemption_additions(trainer)
     trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
     if plugins:
@@ -153,21 +184,18 @@ def _add_preemption_handling(trainer: Any) -> None:
 
 def _configure_loggers(logger: Any, run: Any, seed: int, run_dir: Path, subcommand: str | None) -> None:
     """``save_dir: .`` means the run directory; W&B loggers get project, name, group, job type."""
-    from callbacks.wandb_run import fill_wandb_init_args, is_wandb_logger_config
-
     for entry in logger if isinstance(logger, list) else [logger]:
         init_args = getattr(entry, "init_args", None)
         if init_args is not None and init_args.get("save_dir") in (None, "."):
             init_args["save_dir"] = str(run_dir)
         if is_wandb_logger_config(entry):
+            silence_wandb_notices()
             fill_wandb_init_args(init_args, run, seed, subcommand)
 
 
 def run_lightning(args: list[str] | None = None) -> int:
     """Run a Lightning sub-command: ``args`` like ``["fit", "--config", "x.yaml"]``, or None for
     the process's own command line."""
-    from callbacks.wandb_run import finish_wandb
-
     try:
         STRLightningCLI(args=args)
     except BaseException:

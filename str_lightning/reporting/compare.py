@@ -39,10 +39,10 @@ from typing import Any
 
 import yaml
 
-from str_lightning.stats import Interval, Summary, summarize, welch_interval
-from str_lightning.wandb_files import offline_run_files, read_run
+from str_lightning.metrics import METRIC_LABELS
+from str_lightning.reporting.stats import Interval, Summary, summarize, welch_interval
+from str_lightning.reporting.wandb_files import offline_run_files, read_run
 
-METRIC_LABELS = {"pa_mpjpe": "PA-MPJPE", "mpjpe": "MPJPE", "mpvpe": "MPVPE", "accel": "Accel"}
 RESULTS_CSV = Path("results") / "test_results.csv"
 SOURCES = ("auto", "results", "csv", "wandb")
 SEED_DIR = re.compile(r"seed(\d+)")
