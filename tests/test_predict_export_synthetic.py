@@ -14,12 +14,12 @@ from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from datamodules.schema import iterate_clips
 from datamodules.synthetic import add_synth_command
+from str_lightning.app.cli import main
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import ROOTS, SMPL24, convert_joints
-from str_lightning.app.cli import main
 from str_lightning.export import BVH_UNITS_PER_METRE
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.metrics import PAMPJPE, AccelError
 
 BVH_TOLERANCE_M = 1e-4  # the BVH prints 1e-6 cm and 1e-6 degrees; float32 posing is ~1e-6 m

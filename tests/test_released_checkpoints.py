@@ -18,13 +18,13 @@ import torch
 from training_helpers import ENCODERS, tiny_config, write_config, write_tiny_shards
 
 from datamodules.schema import iterate_clips
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.evaluation.protocols import (
     build_metrics,
     get_protocol,
     target_joints,
     update_metrics,
 )
-from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.modules import PoseShapeModule, VIBEModule
 from str_lightning.nets import TCMREncoder, VIBEEncoder
 from str_lightning.safe_pickle import array_global, load_torch_file
@@ -152,6 +152,7 @@ def shipped_config_args(variant: str, shards: Path, run_root: Path, released: Pa
     args = ["--config", str(REPO / "configs" / "experiment" / f"released_{variant}.yaml"),
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
             "--run.root", str(run_root), "--model.init_args.body_model", "mannequin",
+            "--model.init_args.allow_mannequin_on_real_data", "true",  # toy shards
             "--model.init_args.regressor_hidden_size", str(REGRESSOR_HIDDEN),
             "--model.init_args.released_checkpoint", str(released),
             "--model.init_args.eval_protocols", "{toy: synthetic}",

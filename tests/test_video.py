@@ -16,22 +16,22 @@ from training_helpers import tiny_config, write_config
 
 from datamodules.schema import ShardWriter, iterate_clips, read_manifest
 from str_lightning.app.cli import main
-from str_lightning.geometry import crop_camera_to_image, project_pinhole, project_to_crop
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.video.backbone import ResNet50, load_spin_backbone, spin_backbone_state_dict
-from str_lightning.video.demo import (
+from str_lightning.app.video.backbone import ResNet50, load_spin_backbone, spin_backbone_state_dict
+from str_lightning.app.video.demo import (
     image_focal,
     load_trained_model,
     overlay_frames,
     predicted_meshes,
 )
-from str_lightning.video.frames import (
+from str_lightning.app.video.frames import (
     VideoInputError,
     crop_frame,
     crop_square,
     open_video,
     read_boxes,
 )
+from str_lightning.geometry import crop_camera_to_image, project_pinhole, project_to_crop
 
 WIDTH, HEIGHT, FRAMES, FPS = 160, 128, 14, 10.0
 BOXED = [*range(6), *range(8, 14)]  # frames 6 and 7 have no box: two sequences

@@ -79,7 +79,7 @@ def _add_export_command(groups: argparse._SubParsersAction) -> None:
 
 
 def _add_video_commands(groups: argparse._SubParsersAction) -> None:
-    from str_lightning.video.commands import add_video_commands
+    from str_lightning.app.video.commands import add_video_commands
 
     add_video_commands(groups)
 

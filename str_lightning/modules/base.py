@@ -124,7 +124,7 @@ class PoseShapeModule(LightningModule):
         splits = real_data_splits(stage) if real_data_splits else []
         if splits:
             raise ValueError(
-                f"body_model is 'mannequin', but the {stage} data is not the synthetic benchmark "
+                f"body_model is 'mannequin', but the {getattr(stage, 'value', stage)} data is not the synthetic benchmark "
                 f"(made by `str-lightning synth`): {splits}. The mannequin is a stand-in body, not "
                 "SMPL: its joints and meshes do not match real targets, so losses and metrics "
                 "would be meaningless. Set model.init_args.body_model to your SMPL directory "

@@ -1,6 +1,6 @@
 """``str-lightning demo``: a video and its person boxes to a video or GIF of the predicted mesh.
 
-The chain: :func:`~str_lightning.video.features.write_video_shards` (crops through SPIN's
+The chain: :func:`~str_lightning.app.video.features.write_video_shards` (crops through SPIN's
 ResNet-50 into clip shards), whole-sequence inference of a trained model on every clip read back
 from those shards (:meth:`PoseShapeModule.predict_frames`), then each mesh drawn over its frame.
 The crop camera is moved into one full-image pinhole camera (focal ``5000 / 224 * max(W, H)``
@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from str_lightning.app.video.features import write_video_shards
+from str_lightning.app.video.frames import CROP_SIZE, Video, crop_square
 from str_lightning.body.render import overlay_mesh
 from str_lightning.geometry import crop_camera_to_image, project_pinhole
 from str_lightning.modules import PoseShapeModule
 from str_lightning.safe_pickle import load_torch_file
-from str_lightning.video.features import write_video_shards
-from str_lightning.video.frames import CROP_SIZE, Video, crop_square
 
 CROP_FOCAL = 5000.0  # the regressor's crop camera (str_lightning.geometry.project_to_crop)
 GIF_SUFFIX = ".gif"

@@ -63,7 +63,7 @@ def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     """Bad input files and a missing extra end the command with one clear line, status 2."""
     @wraps(run)
     def wrapper(args: argparse.Namespace) -> int:
-        from str_lightning.video.frames import VideoInputError
+        from str_lightning.app.video.frames import VideoInputError
 
         try:
             return run(args)
@@ -78,15 +78,15 @@ def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 
 def _backbone(args: argparse.Namespace) -> nn.Module:
-    from str_lightning.video.backbone import ResNet50, load_spin_backbone
+    from str_lightning.app.video.backbone import ResNet50, load_spin_backbone
 
     return ResNet50().eval() if args.random_weights else load_spin_backbone(args.spin_checkpoint)
 
 
 @_reported
 def _run_features(args: argparse.Namespace) -> int:
-    from str_lightning.video.features import write_video_shards
-    from str_lightning.video.frames import open_video, read_boxes
+    from str_lightning.app.video.features import write_video_shards
+    from str_lightning.app.video.frames import open_video, read_boxes
 
     video, boxes = open_video(args.video, args.fps), read_boxes(args.boxes)
     clips = write_video_shards(video, boxes, _backbone(args), args.out, args.dataset,
@@ -98,8 +98,8 @@ def _run_features(args: argparse.Namespace) -> int:
 
 @_reported
 def _run_demo(args: argparse.Namespace) -> int:
-    from str_lightning.video.demo import run_demo
-    from str_lightning.video.frames import open_video, read_boxes
+    from str_lightning.app.video.demo import run_demo
+    from str_lightning.app.video.frames import open_video, read_boxes
 
     video, boxes = open_video(args.video, args.fps), read_boxes(args.boxes)
     print(run_demo(video, boxes, args.ckpt, args.out, _backbone(args), args.features_dir,

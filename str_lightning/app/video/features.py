@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from str_lightning.video.frames import (
+from str_lightning.app.video.frames import (
     CROP_SCALE,
     Video,
     VideoInputError,
