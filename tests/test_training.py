@@ -13,7 +13,7 @@ import pytest
 import torch
 from training_helpers import tiny_config, write_config, write_tiny_shards
 
-from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
+from str_lightning.run_directory import RunDirectory
 from str_lightning.lightning_cli import STRLightningCLI
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
     fit = run_cli("fit", "--config", str(config))
     assert fit.trainer.global_step == 3 * optimizers
     assert fit.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = RunDirectory(tmp_path / "tiny" / "run").last_checkpoint
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     state = checkpoint["state_dict"]
     assert not [k for k in state if ".body." in k or "smpl" in k]  # no SMPL buffers, ever
@@ -66,7 +66,7 @@ def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp
     config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
                           tmp_path / "c.yaml")
     run_cli("fit", "--config", str(config))
-    best = Path(resolve_ckpt_path("best", tmp_path / "tiny" / "run"))
+    best = Path(RunDirectory(tmp_path / "tiny" / "run").resolve_ckpt_path("best"))
     meta = torch.load(best, map_location="cpu", weights_only=True)
     score = next(v["best_model_score"] for k, v in meta["callbacks"].items()
                  if k.startswith("ModelCheckpoint"))
@@ -79,14 +79,14 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
     run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
     run_dir = tmp_path / "tiny" / "run"
-    before = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    before = torch.load(RunDirectory(run_dir).newest_checkpoint(), map_location="cpu", weights_only=True)
     assert before["global_step"] == 4
 
     second = tiny_config(shards, tmp_path, max_steps=8, steps_per_epoch=2)
     resumed = run_cli("fit", "--config", str(write_config(second, tmp_path / "b.yaml")),
                       "--ckpt_path", "auto")
     assert resumed.trainer.global_step == 8
-    after = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    after = torch.load(RunDirectory(run_dir).newest_checkpoint(), map_location="cpu", weights_only=True)
     assert after["global_step"] == 8
     adam_steps = {int(s["step"]) for s in after["optimizer_states"][0]["state"].values()}
     assert adam_steps == {8}  # Adam's moments carried over, not restarted at 4
@@ -98,10 +98,11 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
 
 
 def test_auto_starts_fresh_without_checkpoints(tmp_path):
-    assert resolve_ckpt_path("auto", tmp_path) is None
+    run = RunDirectory(tmp_path)
+    assert run.resolve_ckpt_path("auto") is None
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        resolve_ckpt_path("best", tmp_path)
-    assert resolve_ckpt_path("some/file.ckpt", tmp_path) == "some/file.ckpt"
+        run.resolve_ckpt_path("best")
+    assert run.resolve_ckpt_path("some/file.ckpt") == "some/file.ckpt"
 
 
 def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
@@ -110,7 +111,7 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = tmp_path / "tiny" / "run" / "checkpoints"
+    checkpoints = RunDirectory(tmp_path / "tiny" / "run").checkpoint_dir
     deadline = time.monotonic() + 120
     while len(list(checkpoints.glob("step*.ckpt"))) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -121,14 +122,17 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     # Every file that exists is a complete checkpoint: a kill never leaves a half-written one.
     for ckpt in checkpoints.glob("*.ckpt"):
         torch.load(ckpt, map_location="cpu", weights_only=True)
-    assert not [p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")]
-    killed_at = torch.load(newest_checkpoint(tmp_path / "tiny" / "run"), map_location="cpu",
+    run = RunDirectory(tmp_path / "tiny" / "run")
+    others = {p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")}
+    assert others <= set(run.leftover_temporaries())  # a killed write's file: never resumed from
+    killed_at = torch.load(RunDirectory(tmp_path / "tiny" / "run").newest_checkpoint(), map_location="cpu",
                            weights_only=True)["global_step"]
 
     config["trainer"]["max_steps"] = killed_at + 2
     resumed = run_cli("fit", "--config", str(write_config(config, tmp_path / "resume.yaml")),
                       "--ckpt_path", "auto")
     assert resumed.trainer.global_step == killed_at + 2
+    assert not run.leftover_temporaries()  # removed when the next fit starts
 
 
 @pytest.mark.slow
@@ -141,7 +145,7 @@ def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
     fit = subprocess.run([*command, "fit", "--config", str(path), *ddp], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    last = tmp_path / "tiny" / "run" / "checkpoints" / "last.ckpt"
+    last = RunDirectory(tmp_path / "tiny" / "run").last_checkpoint
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
 
     results = {}

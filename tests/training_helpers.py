@@ -40,7 +40,7 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
         model_args.update(discriminator_hidden_size=8, discriminator_attention_size=8)
     best = {"monitor": "val/toy/pa_mpjpe", "mode": "min", "save_top_k": 1,
             "filename": "best-step{step:07d}", "auto_insert_metric_name": False}
-    latest = {"save_top_k": 1, "save_last": "link", "filename": "step{step:07d}",
+    latest = {"save_top_k": 1, "filename": "step{step:07d}",
               "auto_insert_metric_name": False}
     if every_n_steps:
         latest.update(every_n_train_steps=every_n_steps, save_top_k=-1)
