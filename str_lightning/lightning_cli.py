@@ -84,7 +84,8 @@ class STRLightningCLI(LightningCLI):
         for callback in config["trainer"].get("callbacks") or []:
             if callback["class_path"].endswith("ModelCheckpoint") and not callback["init_args"].get("dirpath"):
                 callback["init_args"]["dirpath"] = str(RunDirectory(run_dir).checkpoint_dir)
-        _add_checkpoint_io(config["trainer"], run_dir)
+        _add_checkpoint_io(config["trainer"], run_dir,
+                           config.get("ckpt_path") if self.subcommand in (None, "fit") else None)
         if self.subcommand in (None, "fit"):
             _add_preemption_handling(config["trainer"])
         _configure_loggers(config["trainer"].get("logger"), config["run"], run_dir, self.subcommand)
@@ -115,12 +116,12 @@ def _add_preemption_handling(trainer: Any) -> None:
     _add_plugins(trainer, plugins)
 
 
-def _add_checkpoint_io(trainer: Any, run_dir: Path) -> None:
+def _add_checkpoint_io(trainer: Any, run_dir: Path, resumed_from: str | None) -> None:
     """Atomic checkpoint writes (and the run's ``last.ckpt`` link) unless a config names its own
     CheckpointIO."""
     if not any("CheckpointIO" in str(_class_path(p)) for p in _plugins(trainer)):
         _add_plugins(trainer, [{"class_path": CHECKPOINT_IO_CLASS_PATH,
-                                "init_args": {"run_dir": str(run_dir)}}])
+                                "init_args": {"run_dir": str(run_dir), "resumed_from": resumed_from}}])
 
 
 def _plugins(trainer: Any) -> list:

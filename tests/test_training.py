@@ -13,8 +13,8 @@ import pytest
 import torch
 from training_helpers import tiny_config, write_config, write_tiny_shards
 
-from str_lightning.run_directory import RunDirectory
 from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.run_directory import RunDirectory
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = sorted((REPO / "configs" / "experiment").glob("*.yaml")) + sorted(
