@@ -140,3 +140,33 @@ def test_job_id_signal_names_and_worker_ignore(monkeypatch):
         assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_non_zero(shards, tmp_path):
+    config = preemptible_config(shards, tmp_path, max_steps=100_000)
+    config["trainer"]["callbacks"].pop()  # the CLI adds the preemption callback itself
+    path = write_config(config, tmp_path / "long.yaml")
+    run = RunDirectory(tmp_path / "tiny" / "run")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
+        env.pop(name, None)
+    # SIGTERM to the whole process group (as `kill -- -PGID` or a scheduler): workers included.
+    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
+                               cwd=REPO, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(run.checkpoint_dir.glob("step*.ckpt")):
+            assert process.poll() is None and time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+        seen = max(saved_step(p) for p in run.checkpoint_dir.glob("step*.ckpt"))
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "stopped by SIGTERM" in stderr
+    assert list(run.hpc_checkpoints()) == [1]
+    assert saved_step(run.hpc_checkpoint(1)) >= seen
+    assert run.newest_checkpoint() == run.hpc_checkpoint(1)
