@@ -79,13 +79,18 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
     run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
     run_dir = tmp_path / "tiny" / "run"
-    before = torch.load(RunDirectory(run_dir).newest_checkpoint(), map_location="cpu", weights_only=True)
+    resumed_from = RunDirectory(run_dir).newest_checkpoint()
+    before = torch.load(resumed_from, map_location="cpu", weights_only=True)
     assert before["global_step"] == 4
+    inode, content = resumed_from.stat().st_ino, resumed_from.read_bytes()
 
     second = tiny_config(shards, tmp_path, max_steps=8, steps_per_epoch=2)
     resumed = run_cli("fit", "--config", str(write_config(second, tmp_path / "b.yaml")),
                       "--ckpt_path", "auto")
     assert resumed.trainer.global_step == 8
+    # Lightning re-saves step 4 under the same name after resuming: the file is left alone.
+    assert resumed.trainer.ckpt_path == str(resumed_from)
+    assert resumed_from.stat().st_ino == inode and resumed_from.read_bytes() == content
     after = torch.load(RunDirectory(run_dir).newest_checkpoint(), map_location="cpu", weights_only=True)
     assert after["global_step"] == 8
     adam_steps = {int(s["step"]) for s in after["optimizer_states"][0]["state"].values()}
