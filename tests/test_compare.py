@@ -10,6 +10,7 @@ from training_helpers import write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
 from str_lightning.compare import add_compare_command, build_table, load_run, to_markdown
+from str_lightning.run_directory import RunDirectory
 
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": ".", "name": "csv"}}
@@ -42,7 +43,7 @@ def compare(*argv: str) -> int:
 
 def test_disabled_wandb_run_writes_no_wandb_files(ablation):
     run_dirs, _ = ablation
-    assert not (run_dirs["no_ttr"] / "wandb").exists()
+    assert not RunDirectory(run_dirs["no_ttr"]).wandb_dir.exists()
     assert list(run_dirs["full"].glob("csv/version_*/metrics.csv"))
 
 

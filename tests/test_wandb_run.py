@@ -12,6 +12,7 @@ from wandb_helpers import reporting_config, run_cli, wandb_logger_config
 
 from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
 from str_lightning.compare import read_results_csv
+from str_lightning.run_directory import RunDirectory
 from str_lightning.wandb_files import WandbFileError, offline_run_files, read_run
 
 PRINTED_METRIC = re.compile(r"^\s*(test/\S+)\s+([-+0-9.eE]+)\s*$", re.MULTILINE)
@@ -43,7 +44,7 @@ def test_offline_summary_holds_the_printed_test_metrics(offline_run):
         logged = summary[key]
         best = logged["min"] if key.split("/")[-1] != "frames" else logged
         assert best == pytest.approx(value, rel=1e-12), key
-    assert read_results_csv(run_dir / "results" / "test_results.csv")["toy"]["mpjpe"] == pytest.approx(
+    assert read_results_csv(RunDirectory(run_dir).results_csv)["toy"]["mpjpe"] == pytest.approx(
         printed["test/toy/mpjpe"], rel=1e-12)
 
 
