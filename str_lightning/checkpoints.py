@@ -27,7 +27,7 @@ TEMPORARY_SUFFIX = ".tmp"
 UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError)
 # The model settings that fix the architecture (and so the meaning of the weights).
 ARCHITECTURE_KEYS = ("_class_path", "encoder", "regressor_hidden_size")
-_UMASK = os.umask(0o022)
+_UMASK = os.umask(0o022)  # reading the umask means setting it: restored on the next line
 os.umask(_UMASK)
 
 

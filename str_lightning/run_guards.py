@@ -35,10 +35,12 @@ class RunRefused(ValueError):
 
 
 # ---------------------------------------------------------------------- config files
-def check_config_files(parser: Any, args: Sequence[str] | None) -> None:
+def check_config_files(parser: Any, args: Any) -> None:
     """Parse every ``--config`` file (and the YAML files it includes) with PyYAML first, so that
     a syntax error names the file instead of ``<unicode string>``; ``parser.error`` otherwise."""
-    args = list(sys.argv[1:] if args is None else args) if not isinstance(args, Mapping) else []
+    args = sys.argv[1:] if args is None else args
+    if not isinstance(args, (list, tuple)):  # a config given as a dict or Namespace: no files
+        return
     for path in config_paths(args):
         message = yaml_error(path)
         if message:

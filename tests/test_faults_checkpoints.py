@@ -259,22 +259,25 @@ def test_cli_killed_at_random_resumes_from_a_whole_checkpoint(shards, small_tmpf
     rng = random.Random(3)
     root = small_tmpfs("64m")
     config = tiny_config(shards, root, max_steps=100_000, steps_per_epoch=50, every_n_steps=1)
+    config["trainer"]["callbacks"][1]["init_args"]["save_top_k"] = 1  # as the experiment configs
     path = write_config(config, tmpdir_elsewhere / "long.yaml")
     run = RunDirectory(root / "tiny" / "run")
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir_elsewhere)}
     kills, previous_step = 0, 0
     for _ in range(8):
+        before = set(run.checkpoints())
         process = subprocess.Popen(
             [sys.executable, "-m", "str_lightning", "fit", "--config", str(path), "--ckpt_path",
-             "auto"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while not [p for p in run.checkpoints()
-                   if read_checkpoint_meta(p)["global_step"] > previous_step]:
-            assert process.poll() is None and time.monotonic() < deadline, "no new checkpoint"
-            time.sleep(0.1)
+             "auto"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300
+        while not set(run.checkpoints()) - before:  # this start saved a checkpoint of its own
+            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "no new checkpoint"
+            time.sleep(0.2)
         time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        process.stderr.close()
         kills += 1
         for checkpoint in run.checkpoints():
             torch.load(checkpoint, map_location="cpu", weights_only=True)
