@@ -264,20 +264,21 @@ def test_cli_killed_at_random_resumes_from_a_whole_checkpoint(shards, small_tmpf
     run = RunDirectory(root / "tiny" / "run")
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir_elsewhere)}
     kills, previous_step = 0, 0
+    log = tmpdir_elsewhere / "fit.log"
     for _ in range(8):
         before = set(run.checkpoints())
-        process = subprocess.Popen(
-            [sys.executable, "-m", "str_lightning", "fit", "--config", str(path), "--ckpt_path",
-             "auto"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with log.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "str_lightning", "fit", "--config", str(path),
+                 "--ckpt_path", "auto"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 300
         while not set(run.checkpoints()) - before:  # this start saved a checkpoint of its own
-            assert process.poll() is None, process.stderr.read().decode()[-3000:]
+            assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "no new checkpoint"
             time.sleep(0.2)
         time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-        process.stderr.close()
         kills += 1
         for checkpoint in run.checkpoints():
             torch.load(checkpoint, map_location="cpu", weights_only=True)
