@@ -31,7 +31,7 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
     """A complete fit/test config for a model small enough to train in seconds."""
     module, encoder, encoder_args = ENCODERS[variant]
     model_args = {
-        "encoder": {"class_path": encoder, "init_args": encoder_args},
+        "encoder": {"class_path": encoder, "init_args": dict(encoder_args)},  # a copy: callers edit it
         "regressor_hidden_size": 16,
         "monitor": "val/toy/pa_mpjpe",
         "eval_protocols": {"toy": "synthetic"},
