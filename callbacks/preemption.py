@@ -5,11 +5,16 @@ the job step. :class:`PreemptionCheckpoint` makes the signal handler do nothing 
 (saving inside a handler can interrupt a backward pass or a collective, Lightning#21406). At the
 end of each optimizer step the ranks agree on the flag with an all-reduce(max), so all of them act
 at the same step even when only one was signalled; then every rank calls
-``trainer.save_checkpoint`` for ``<run dir>/hpc_ckpt_<n>.ckpt`` (written under a temporary name and
-renamed by rank 0, so a kill mid-write never leaves a truncated file under the real name),
+``trainer.save_checkpoint`` for the run directory's next ``hpc_ckpt_<n>.ckpt`` (written atomically
+by the CLI's CheckpointIO: a kill mid-write never leaves a truncated file under the real name),
 rank 0 runs ``scontrol requeue`` when the process runs under SLURM, and training stops without
 error. ``--ckpt_path auto`` then resumes from that checkpoint; after a successful resume the
-older ``hpc_ckpt_*`` files are deleted.
+older ``hpc_ckpt_*`` files and any temporary files a killed write left are deleted.
+
+SIGTERM (``kill``, ``scancel``, a scheduler's stop) is different: Lightning notices it at the
+next step boundary and raises ``SIGTERMException``; this callback then saves the next
+``hpc_ckpt_<n>.ckpt`` the same way (no requeue: the job was told to stop) and the CLI exits with
+status 143 (128 + SIGTERM), never 0.
 
 DataLoader workers receive the signal too (SLURM signals the whole step); they must ignore it:
 the handler is a no-op outside the process that installed it, and :func:`ignore_preemption_signals`
@@ -36,10 +41,13 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from str_lightning.run_directory import RunDirectory, hpc_checkpoint_number
 
 log = logging.getLogger(__name__)
 
-HPC_CHECKPOINT = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
 SIGNALS_ENV = "STR_PREEMPTION_SIGNALS"  # read by DataLoader workers, whatever their start method
 CALLBACK_CLASS_PATH = "callbacks.preemption.PreemptionCheckpoint"
 SLURM_ENVIRONMENT_CLASS_PATH = "lightning.fabric.plugins.environments.SLURMEnvironment"
@@ -66,22 +74,6 @@ def ignore_preemption_signals(worker_id: int = 0) -> None:
     """
     for name in os.environ.get(SIGNALS_ENV, "SIGUSR1").split(","):
         signal.signal(parse_signal(name), signal.SIG_IGN)
-
-
-def hpc_checkpoint_number(path: str | Path) -> int | None:
-    """``n`` of ``hpc_ckpt_<n>.ckpt``, None for any other file name."""
-    match = HPC_CHECKPOINT.match(Path(path).name)
-    return int(match.group(1)) if match else None
-
-
-def hpc_checkpoints(run_dir: str | Path) -> dict[int, Path]:
-    """The run directory's ``hpc_ckpt_<n>.ckpt`` files by ``n``."""
-    found = {}
-    for path in Path(run_dir).glob("hpc_ckpt_*.ckpt"):
-        number = hpc_checkpoint_number(path)
-        if number is not None:
-            found[number] = path
-    return found
 
 
 def slurm_job_id() -> str | None:
@@ -151,7 +143,8 @@ class PreemptionCheckpoint(Callback):
             log.warning("preemption: not in the main thread, %s handler not installed",
                         self.signal.name)
             return
-        os.environ[SIGNALS_ENV] = self.signal.name
+        # Workers also ignore SIGTERM: the main process saves and stops them itself.
+        os.environ[SIGNALS_ENV] = ",".join(dict.fromkeys([self.signal.name, "SIGTERM"]))
         self._owner_pid = os.getpid()
         self._previous_handler = signal.signal(self.signal, self._on_signal)
 
@@ -163,9 +156,13 @@ class PreemptionCheckpoint(Callback):
     # ------------------------------------------------------------------ step boundary
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.is_global_zero and trainer.ckpt_path:
-            self._remove_older_hpc_checkpoints(Path(trainer.default_root_dir),
-                                               Path(trainer.ckpt_path))
+        if not trainer.is_global_zero:
+            return
+        run = RunDirectory(trainer.default_root_dir)
+        for leftover in run.leftover_temporaries():  # of writes killed in an earlier start
+            leftover.unlink(missing_ok=True)
+        if trainer.ckpt_path:
+            self._remove_older_hpc_checkpoints(run, Path(trainer.ckpt_path))
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
@@ -176,16 +173,22 @@ class PreemptionCheckpoint(Callback):
             return
         self._save_and_stop(trainer)
 
-    def _save_and_stop(self, trainer: Trainer) -> None:
-        run_dir = Path(trainer.default_root_dir)
-        final = Path(trainer.strategy.broadcast(str(self._next_hpc_path(run_dir)), src=0))
-        partial = final.with_name(f".{final.name}.partial")
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule,
+                     exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING:
+            self._save(trainer, "SIGTERM")
+
+    def _save(self, trainer: Trainer, reason: str) -> None:
+        run = RunDirectory(trainer.default_root_dir)
+        path = trainer.strategy.broadcast(str(run.next_hpc_checkpoint()), src=0)
         for logger in trainer.loggers:
             logger.save()
-        trainer.save_checkpoint(partial)  # collective; ends with a barrier
+        trainer.save_checkpoint(path)  # collective; ends with a barrier
         if trainer.is_global_zero:
-            os.replace(partial, final)
-            log.warning("preemption: saved %s at global step %d", final, trainer.global_step)
+            log.warning("%s: saved %s at global step %d", reason, path, trainer.global_step)
+
+    def _save_and_stop(self, trainer: Trainer) -> None:
+        self._save(trainer, "preemption")
         job_id = slurm_job_id()
         under_slurm = bool(job_id) and SLURMEnvironment.detect()
         if trainer.is_global_zero and self.requeue and under_slurm and requeue_slurm_job(job_id):
@@ -196,22 +199,15 @@ class PreemptionCheckpoint(Callback):
         self.requested = False
 
     @staticmethod
-    def _next_hpc_path(run_dir: Path) -> Path:
-        numbers = hpc_checkpoints(run_dir)
-        return run_dir / f"hpc_ckpt_{max(numbers, default=0) + 1}.ckpt"
-
-    @staticmethod
-    def _remove_older_hpc_checkpoints(run_dir: Path, resumed_from: Path) -> None:
-        """After resuming from ``hpc_ckpt_<n>``, delete ``hpc_ckpt_<m>`` for m < n and leftover
-        partial files (Lightning#6204: otherwise every preemption adds a full checkpoint)."""
+    def _remove_older_hpc_checkpoints(run: RunDirectory, resumed_from: Path) -> None:
+        """After resuming from ``hpc_ckpt_<n>``, delete ``hpc_ckpt_<m>`` for m < n
+        (Lightning#6204: otherwise every preemption adds a full checkpoint)."""
         resumed = hpc_checkpoint_number(resumed_from)
-        if resumed is None or resumed_from.resolve().parent != run_dir.resolve():
+        if resumed is None or resumed_from.resolve().parent != run.path.resolve():
             return
-        for number, path in hpc_checkpoints(run_dir).items():
+        for number, path in run.hpc_checkpoints().items():
             if number < resumed:
                 path.unlink(missing_ok=True)
-        for leftover in run_dir.glob(".hpc_ckpt_*.ckpt.partial"):
-            leftover.unlink(missing_ok=True)
 
 
 def preemption_additions(trainer_config: Any) -> tuple[list[dict], list[dict]]:

@@ -10,30 +10,18 @@ the file ``str-lightning compare`` reads first — and logs the same rows as a W
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.wandb_run import wandb_loggers
-from str_lightning.reporting.compare import (
-    RESULTS_CSV,
-    metrics_from_keys,
-    ordered_metrics,
-    write_results_csv,
-)
+from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics, write_results_csv
+from str_lightning.run_directory import RunDirectory
 
 SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything
 
 
 class DatasetResultsTable(Callback):
-    """Write and log the per-dataset test results (see module doc).
-
-    Args:
-        filename: CSV path relative to the run directory.
-    """
-
-    def __init__(self, filename: str = str(RESULTS_CSV)) -> None:
-        self.filename = filename
+    """Write and log the per-dataset test results (see module doc)."""
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -46,7 +34,7 @@ class DatasetResultsTable(Callback):
                  "seed": os.environ.get(SEED_ENV, "")}
         rows = {name: {**values, "frames": logged.get(f"test/{name}/frames", float("nan"))}
                 for name, values in results.items()}
-        write_results_csv(Path(trainer.default_root_dir) / self.filename, rows, extra)
+        write_results_csv(RunDirectory(trainer.default_root_dir).results_csv, rows, extra)
         columns = ["dataset", *ordered_metrics({m for v in rows.values() for m in v})]
         data = [[name, *(values.get(c) for c in columns[1:])] for name, values in rows.items()]
         for logger in wandb_loggers(trainer):

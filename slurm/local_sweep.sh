@@ -44,9 +44,9 @@ python=${STR_PYTHON:-python}
 run_dir() {
   "${str_lightning[@]}" fit --config "$1" --seed_everything "$2" "${extra[@]}" --print_config |
     "$python" -c 'import sys, yaml
-from str_lightning.app.lightning_cli import run_directory
+from str_lightning.run_directory import RunDirectory
 config = yaml.safe_load(sys.stdin)
-print(run_directory(config["run"], config["seed_everything"]))'
+print(RunDirectory.of(config["run"], config["seed_everything"]).path)'
 }
 
 run_dirs=()

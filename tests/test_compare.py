@@ -21,6 +21,7 @@ from str_lightning.reporting.compare import (
     to_markdown,
     write_results_csv,
 )
+from str_lightning.run_directory import RunDirectory
 
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": ".", "name": "csv"}}
@@ -71,7 +72,7 @@ def test_seeds_train_apart_and_record_their_seed(ablation):
 
 def test_disabled_wandb_run_writes_no_wandb_files(ablation):
     experiments, _ = ablation
-    assert not (experiments["no_ttr"] / "seed0" / "wandb").exists()
+    assert not RunDirectory(experiments["no_ttr"] / "seed0").wandb_dir.exists()
     assert list(experiments["full"].glob("seed0/csv/version_*/metrics.csv"))
 
 

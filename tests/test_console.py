@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import tiny_config, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 REPO = Path(__file__).resolve().parents[1]
 SILENCED = ("LeafSpec", "`IterableDataset` has `__len__`", "litlogger",
@@ -35,7 +35,7 @@ def fitted(tmp_path_factory):
     path = write_config(config, root / "config.yaml")
     fit = run_cli("fit", "--config", str(path))
     assert fit.returncode == 0, fit.stderr[-3000:]
-    return path, root / "runs" / "tiny" / "run", fit
+    return path, tiny_run_dir(root / "runs"), fit
 
 
 @pytest.fixture(scope="module")

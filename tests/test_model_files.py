@@ -146,3 +146,17 @@ def test_directory_source_checks_extra_files(tmp_path):
     files = load_body_files(tmp_path)
     assert files.j_regressor_h36m.shape == (17, 6890)
     assert set(files.mean_params) == {"pose", "shape", "cam"}
+
+
+@pytest.mark.parametrize("cut", ["header", "middle", "garbage"])
+def test_corrupted_npz_names_the_file(tmp_path, cut):
+    path = save_smpl_npz(small_smpl_arrays(), tmp_path / "SMPL_NEUTRAL.npz")
+    data = path.read_bytes()
+    if cut == "header":
+        path.write_bytes(data[:20])
+    elif cut == "middle":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(data[:100] + bytes(len(data) - 200) + data[-100:])
+    with pytest.raises(BodyModelFileError, match=r"SMPL_NEUTRAL\.npz: .*truncated or corrupted"):
+        load_smpl_arrays(path)

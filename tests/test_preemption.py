@@ -18,13 +18,13 @@ from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny
 from callbacks.preemption import (
     CALLBACK_CLASS_PATH,
     SLURM_ENVIRONMENT_CLASS_PATH,
-    hpc_checkpoints,
     ignore_preemption_signals,
     parse_signal,
     preemption_additions,
     slurm_job_id,
 )
 from str_lightning.app.lightning_cli import STRLightningCLI
+from str_lightning.run_directory import RunDirectory
 
 REPO = Path(__file__).resolve().parents[1]
 PREEMPTION = {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1"}}
@@ -76,7 +76,7 @@ def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_pa
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
-        while not list((run_dir / "checkpoints").glob("step*.ckpt")):
+        while not list(RunDirectory(run_dir).checkpoint_dir.glob("step*.ckpt")):
             assert process.poll() is None and time.monotonic() < deadline, "training never started"
             time.sleep(0.2)
         os.killpg(process.pid, signal.SIGUSR1)
@@ -85,23 +85,24 @@ def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_pa
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0, stderr[-3000:]
-    assert list(hpc_checkpoints(run_dir)) == [1]
-    assert not list(run_dir.glob(".hpc_ckpt_*"))  # the temporary name was renamed away
-    preempted_at = saved_step(run_dir / "hpc_ckpt_1.ckpt")
+    assert list(RunDirectory(run_dir).hpc_checkpoints()) == [1]
+    assert not RunDirectory(run_dir).leftover_temporaries()  # renamed away
+    preempted_at = saved_step(RunDirectory(run_dir).hpc_checkpoint(1))
+    assert saved_step(RunDirectory(run_dir).last_checkpoint) == preempted_at  # last = newest
     assert 2 <= preempted_at < 1000
 
     # Resume, and get preempted again by a real signal at a known step.
     config["trainer"]["max_steps"] = preempted_at + 100
     second = fit(write_config(config, tmp_path / "second.yaml"), SignalAtStep(preempted_at + 2))
     assert second.trainer.global_step == preempted_at + 3  # continued, not restarted
-    assert saved_step(run_dir / "hpc_ckpt_2.ckpt") == preempted_at + 3
+    assert saved_step(RunDirectory(run_dir).hpc_checkpoint(2)) == preempted_at + 3
 
     # The last resume finishes; resuming from hpc_ckpt_2 removes the older hpc_ckpt_1.
     config["trainer"]["max_steps"] = preempted_at + 5
     third = fit(write_config(config, tmp_path / "third.yaml"))
     assert third.trainer.global_step == preempted_at + 5
-    assert third.trainer.ckpt_path == str(run_dir / "hpc_ckpt_2.ckpt")
-    assert list(hpc_checkpoints(run_dir)) == [2]
+    assert third.trainer.ckpt_path == str(RunDirectory(run_dir).hpc_checkpoint(2))
+    assert list(RunDirectory(run_dir).hpc_checkpoints()) == [2]
 
 
 def test_additions_attach_slurm_environment_only_under_slurm(monkeypatch):
@@ -140,3 +141,34 @@ def test_job_id_signal_names_and_worker_ignore(monkeypatch):
         assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_non_zero(shards, tmp_path):
+    config = preemptible_config(shards, tmp_path, max_steps=100_000)
+    config["trainer"]["callbacks"].pop()  # the CLI adds the preemption callback itself
+    path = write_config(config, tmp_path / "long.yaml")
+    run = RunDirectory(tiny_run_dir(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
+        env.pop(name, None)
+    # SIGTERM to the whole process group (as `kill -- -PGID` or a scheduler): workers included.
+    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
+                               cwd=REPO, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(run.checkpoint_dir.glob("step*.ckpt")):
+            assert process.poll() is None and time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+        seen = max(saved_step(p) for p in run.checkpoint_dir.glob("step*.ckpt"))
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert "stopped by SIGTERM" in stderr
+    assert list(run.hpc_checkpoints()) == [1]
+    assert saved_step(run.hpc_checkpoint(1)) >= seen
+    assert run.newest_checkpoint() == run.hpc_checkpoint(1)
+    assert saved_step(run.last_checkpoint) == saved_step(run.hpc_checkpoint(1))  # last = newest

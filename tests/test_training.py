@@ -15,9 +15,9 @@ import yaml
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.checkpoints import newest_checkpoint, resolve_ckpt_path
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
+from str_lightning.run_directory import RunDirectory
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")
@@ -69,7 +69,7 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
     fit = run_cli("fit", "--config", str(config))
     assert fit.trainer.global_step == 3 * optimizers
     assert fit.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
-    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
+    last = RunDirectory(tiny_run_dir(tmp_path)).last_checkpoint
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     state = checkpoint["state_dict"]
     assert not [k for k in state if ".body." in k or "smpl" in k]  # no SMPL buffers, ever
@@ -149,7 +149,7 @@ def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp
     config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
                           tmp_path / "c.yaml")
     run_cli("fit", "--config", str(config))
-    best = Path(resolve_ckpt_path("best", tiny_run_dir(tmp_path)))
+    best = Path(RunDirectory(tiny_run_dir(tmp_path)).resolve_ckpt_path("best"))
     meta = torch.load(best, map_location="cpu", weights_only=True)
     score = next(v["best_model_score"] for k, v in meta["callbacks"].items()
                  if k.startswith("ModelCheckpoint"))
@@ -162,14 +162,19 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
     run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
     run_dir = tiny_run_dir(tmp_path)
-    before = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    resumed_from = RunDirectory(run_dir).newest_checkpoint()
+    before = torch.load(resumed_from, map_location="cpu", weights_only=True)
     assert before["global_step"] == 4
+    inode, content = resumed_from.stat().st_ino, resumed_from.read_bytes()
 
     second = tiny_config(shards, tmp_path, max_steps=8, steps_per_epoch=2)
     resumed = run_cli("fit", "--config", str(write_config(second, tmp_path / "b.yaml")),
                       "--ckpt_path", "auto")
     assert resumed.trainer.global_step == 8
-    after = torch.load(newest_checkpoint(run_dir), map_location="cpu", weights_only=True)
+    # Lightning re-saves step 4 under the same name after resuming: the file is left alone.
+    assert resumed.trainer.ckpt_path == str(resumed_from)
+    assert resumed_from.stat().st_ino == inode and resumed_from.read_bytes() == content
+    after = torch.load(RunDirectory(run_dir).newest_checkpoint(), map_location="cpu", weights_only=True)
     assert after["global_step"] == 8
     adam_steps = {int(s["step"]) for s in after["optimizer_states"][0]["state"].values()}
     assert adam_steps == {8}  # Adam's moments carried over, not restarted at 4
@@ -181,10 +186,11 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
 
 
 def test_auto_starts_fresh_without_checkpoints(tmp_path):
-    assert resolve_ckpt_path("auto", tmp_path) is None
+    run = RunDirectory(tmp_path)
+    assert run.resolve_ckpt_path("auto") is None
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        resolve_ckpt_path("best", tmp_path)
-    assert resolve_ckpt_path("some/file.ckpt", tmp_path) == "some/file.ckpt"
+        run.resolve_ckpt_path("best")
+    assert run.resolve_ckpt_path("some/file.ckpt") == "some/file.ckpt"
 
 
 def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
@@ -193,7 +199,7 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = tiny_run_dir(tmp_path) / "checkpoints"
+    checkpoints = RunDirectory(tiny_run_dir(tmp_path)).checkpoint_dir
     deadline = time.monotonic() + 120
     while len(list(checkpoints.glob("step*.ckpt"))) < 5 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -204,14 +210,17 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
     # Every file that exists is a complete checkpoint: a kill never leaves a half-written one.
     for ckpt in checkpoints.glob("*.ckpt"):
         torch.load(ckpt, map_location="cpu", weights_only=True)
-    assert not [p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")]
-    killed_at = torch.load(newest_checkpoint(tiny_run_dir(tmp_path)), map_location="cpu",
+    run = RunDirectory(tiny_run_dir(tmp_path))
+    others = {p for p in checkpoints.iterdir() if not p.name.endswith(".ckpt")}
+    assert others <= set(run.leftover_temporaries())  # a killed write's file: never resumed from
+    killed_at = torch.load(run.newest_checkpoint(), map_location="cpu",
                            weights_only=True)["global_step"]
 
     config["trainer"]["max_steps"] = killed_at + 2
     resumed = run_cli("fit", "--config", str(write_config(config, tmp_path / "resume.yaml")),
                       "--ckpt_path", "auto")
     assert resumed.trainer.global_step == killed_at + 2
+    assert not run.leftover_temporaries()  # removed when the next fit starts
 
 
 @pytest.mark.slow
@@ -224,7 +233,7 @@ def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
     fit = subprocess.run([*command, "fit", "--config", str(path), *ddp], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300, check=False)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
+    last = RunDirectory(tiny_run_dir(tmp_path)).last_checkpoint
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
 
     results = {}

@@ -14,6 +14,7 @@ from wandb_helpers import reporting_config, run_cli, wandb_logger_config
 from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
 from str_lightning.reporting.compare import read_results_csv
 from str_lightning.reporting.wandb_files import WandbFileError, offline_run_files, read_run
+from str_lightning.run_directory import RunDirectory
 
 SEED = 3
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -54,7 +55,7 @@ def test_offline_summary_holds_the_printed_test_metrics(offline_run):
             assert logged == pytest.approx(value, rel=1e-12), key
         else:
             assert logged["min"] == logged["last"] == pytest.approx(value, rel=1e-12), key
-    results_csv = run_dir / "results" / "test_results.csv"
+    results_csv = RunDirectory(run_dir).results_csv
     assert read_results_csv(results_csv)["toy"]["mpjpe"] == pytest.approx(printed["test/toy/mpjpe"],
                                                                           rel=1e-12)
     with results_csv.open() as handle:

@@ -33,7 +33,7 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
     """A complete fit/test config for a model small enough to train in seconds."""
     module, encoder, encoder_args = ENCODERS[variant]
     model_args = {
-        "encoder": {"class_path": encoder, "init_args": dict(encoder_args)},  # callers edit it
+        "encoder": {"class_path": encoder, "init_args": dict(encoder_args)},  # a copy: callers edit it
         "regressor_hidden_size": 16,
         "monitor": "val/toy/pa_mpjpe",
         "eval_protocols": {"toy": "synthetic"},
@@ -43,7 +43,7 @@ def tiny_config(shards: Path, run_root: Path, variant: str = "str", experiment: 
         model_args.update(discriminator_hidden_size=8, discriminator_attention_size=8)
     best = {"monitor": "val/toy/pa_mpjpe", "mode": "min", "save_top_k": 1,
             "filename": "best-step{step:07d}", "auto_insert_metric_name": False}
-    latest = {"save_top_k": 1, "save_last": "link", "filename": "step{step:07d}",
+    latest = {"save_top_k": 1, "filename": "step{step:07d}",
               "auto_insert_metric_name": False}
     if every_n_steps:
         latest.update(every_n_train_steps=every_n_steps, save_top_k=-1)

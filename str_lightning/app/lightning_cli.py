@@ -1,12 +1,16 @@
 """``str-lightning fit | validate | test | predict``: a LightningCLI with fixed run directories.
 
 Every run lives in ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (no timestamps; ``N`` is
-``seed_everything``, 0 by default), shared by all ranks and by every requeue of a SLURM job:
-checkpoints in ``checkpoints/``, the saved CLI config ``cli_config.yaml``, logs. The seed also
+``seed_everything``, 0 by default), shared by all ranks and by every requeue of a SLURM job;
+:class:`~str_lightning.run_directory.RunDirectory` owns its layout. The seed also
 seeds the training data stream (``data.seed`` is linked to it), so two seeds of one experiment
 differ in initialisation and data order and never share a directory. ``--ckpt_path auto``
 resumes from the run's newest checkpoint by global step (or starts fresh); ``--ckpt_path best``
-tests the best one. The feature size is read from the data's manifests and the window length
+tests the best one. A ``fit`` into a run directory that already has checkpoints must say
+``--ckpt_path auto`` (continue) or ``--run.start_over true`` (archive the old run); a checkpoint
+whose architecture differs from the config's model is refused unless
+``--run.allow_model_mismatch true``. Checkpoints are written by
+:class:`~str_lightning.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the data's manifests and the window length
 from the data config, and both are linked into the model.
 ``predict`` writes one file per sequence to ``predictions/`` of the run directory
 (:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
@@ -19,10 +23,13 @@ Lightning's table; the notices every run prints are silenced (:mod:`str_lightnin
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from callbacks.console import DatasetMetricsTable
 from callbacks.preemption import preemption_additions
@@ -33,23 +40,15 @@ from callbacks.wandb_run import (
     is_wandb_logger_config,
 )
 from datamodules.datamodule import ShardDataModule
+from str_lightning import run_guards
 from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
-from str_lightning.checkpoints import resolve_ckpt_path
+from str_lightning.checkpoint_io import CLASS_PATH as CHECKPOINT_IO_CLASS_PATH
 from str_lightning.config_files import register_parser_mode, required_keys
 from str_lightning.modules import PoseShapeModule
+from str_lightning.run_directory import RunDirectory
 
-CONFIG_FILENAME = "cli_config.yaml"
-PREDICTIONS_DIRNAME = "predictions"
 DEFAULT_SEED = 0
-SEED_DIR_PREFIX = "seed"
-
-
-def run_directory(run: Any, seed: int) -> Path:
-    """The run directory of a config's ``run`` section and seed: ``<root>/<project>/<experiment>/seed<N>``.
-
-    The only place that spells the layout: every run-directory path is computed here.
-    """
-    return Path(run["root"]) / run["project"] / run["experiment"] / f"{SEED_DIR_PREFIX}{seed}"
+SIGTERM_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process killed by SIGTERM
 
 
 def checked_seed(seed_everything: Any) -> int:
@@ -89,7 +88,7 @@ class STRLightningCLI(LightningCLI):
             subclass_mode_model=True,
             parser_kwargs={"parser_mode": register_parser_mode(), "prog": "str-lightning"},
             save_config_callback=WandbRunInfo,
-            save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILENAME},
+            save_config_kwargs={"overwrite": True, "config_filename": RunDirectory.CONFIG_FILENAME},
             seed_everything_default=DEFAULT_SEED,
             auto_configure_optimizers=False,
             trainer_defaults=trainer_defaults,
@@ -106,6 +105,13 @@ class STRLightningCLI(LightningCLI):
                             help="experiment name: the third level of the run directory, whose "
                             "fourth is seed<seed_everything> (fixed, so requeues and --ckpt_path "
                             "auto find the same run)")
+        parser.add_argument("--run.start_over", type=bool, default=False,
+                            help="fit: move a run directory that already has checkpoints to "
+                            "<run>.old-<timestamp> and start a fresh run (without this, or "
+                            "--ckpt_path auto to continue it, such a fit is refused)")
+        parser.add_argument("--run.allow_model_mismatch", type=bool, default=False,
+                            help="use a --ckpt_path whose model architecture differs from the "
+                            "config's; the checkpoint's own model settings are then used")
         parser.link_arguments("seed_everything", "data.seed", compute_fn=checked_seed)
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
         parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
@@ -120,9 +126,14 @@ class STRLightningCLI(LightningCLI):
 
     @property
     def run_dir(self) -> Path:
-        """This run's directory (see :func:`run_directory`)."""
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        return run_directory(config["run"], checked_seed(config["seed_everything"]))
+        """This run's directory (see :meth:`RunDirectory.of`)."""
+        subcommand = self.config.get("subcommand")  # also before self.subcommand is set
+        config = self.config[subcommand] if subcommand else self.config
+        return RunDirectory.of(config["run"], checked_seed(config["seed_everything"])).path
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        run_guards.check_config_files(parser, args)
+        super().parse_arguments(parser, args)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -131,25 +142,36 @@ class STRLightningCLI(LightningCLI):
         config["trainer"]["default_root_dir"] = str(run_dir)
         for callback in config["trainer"].get("callbacks") or []:
             if callback["class_path"].endswith("ModelCheckpoint") and not callback["init_args"].get("dirpath"):
-                callback["init_args"]["dirpath"] = str(run_dir / "checkpoints")
+                callback["init_args"]["dirpath"] = str(RunDirectory(run_dir).checkpoint_dir)
+        _add_checkpoint_io(config["trainer"], run_dir,
+                           config.get("ckpt_path") if self.subcommand in (None, "fit") else None)
         if self.subcommand in (None, "fit"):
             _add_preemption_handling(config["trainer"])
         if self.subcommand == "predict":
             from callbacks.predictions import add_prediction_writer  # callbacks import us
 
-            add_prediction_writer(config["trainer"], run_dir / PREDICTIONS_DIRNAME)
+            add_prediction_writer(config["trainer"], RunDirectory(run_dir).predictions_dir)
         _configure_loggers(config["trainer"].get("logger"), config["run"], config["seed_everything"],
                            run_dir, self.subcommand)
 
-    def _resolve_checkpoint(self) -> None:
-        config = self.config_init[self.subcommand]
-        config["ckpt_path"] = resolve_ckpt_path(config.get("ckpt_path"), self.run_dir)
-
-    before_fit = before_validate = before_test = _resolve_checkpoint
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``auto``/``best``, refuse a fit that would mix runs, and refuse a checkpoint of
+        another architecture; only an allowed mismatch takes the checkpoint's model settings
+        (LightningCLI's own behaviour), otherwise the config's model is built."""
+        subcommand = self.config.get("subcommand")
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        run = RunDirectory(self.run_dir)
+        if subcommand == "fit":
+            run_guards.prepare_fit(run, config.get("ckpt_path"), config["run"]["start_over"])
+        config["ckpt_path"] = run.resolve_ckpt_path(config.get("ckpt_path"))
+        if config["ckpt_path"] and run_guards.check_checkpoint_model(
+                config["ckpt_path"], config["model"].as_dict(), config["run"]["allow_model_mismatch"]):
+            super()._parse_ckpt_path()
 
     def before_predict(self) -> None:
         """The writer has the results on disk: unless asked, the trainer keeps none in memory."""
-        self._resolve_checkpoint()
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
             config["return_predictions"] = False
@@ -176,10 +198,29 @@ def _add_preemption_handling(trainer: Any) -> None:
     """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
     callbacks, plugins = preemption_additions(trainer)
     trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
+    _add_plugins(trainer, plugins)
+
+
+def _add_checkpoint_io(trainer: Any, run_dir: Path, resumed_from: str | None) -> None:
+    """Atomic checkpoint writes (and the run's ``last.ckpt`` link) unless a config names its own
+    CheckpointIO."""
+    if not any("CheckpointIO" in str(_class_path(p)) for p in _plugins(trainer)):
+        _add_plugins(trainer, [{"class_path": CHECKPOINT_IO_CLASS_PATH,
+                                "init_args": {"run_dir": str(run_dir), "resumed_from": resumed_from}}])
+
+
+def _plugins(trainer: Any) -> list:
+    existing = trainer.get("plugins")
+    return [] if existing is None else existing if isinstance(existing, list) else [existing]
+
+
+def _class_path(plugin: Any) -> str:
+    return plugin.get("class_path", "") if hasattr(plugin, "get") else type(plugin).__name__
+
+
+def _add_plugins(trainer: Any, plugins: list[dict]) -> None:
     if plugins:
-        existing = trainer.get("plugins")
-        existing = [] if existing is None else existing if isinstance(existing, list) else [existing]
-        trainer["plugins"] = [*existing, *plugins]
+        trainer["plugins"] = [*_plugins(trainer), *plugins]
 
 
 def _configure_loggers(logger: Any, run: Any, seed: int, run_dir: Path, subcommand: str | None) -> None:
@@ -198,6 +239,14 @@ def run_lightning(args: list[str] | None = None) -> int:
     the process's own command line."""
     try:
         STRLightningCLI(args=args)
+    except run_guards.RunRefused as refusal:
+        print(f"str-lightning: error: {refusal}", file=sys.stderr)
+        return 2
+    except SIGTERMException:
+        finish_wandb(exit_code=SIGTERM_EXIT_CODE)
+        print("str-lightning: stopped by SIGTERM (a checkpoint was saved first when training; "
+              "resume with --ckpt_path auto)", file=sys.stderr)
+        return SIGTERM_EXIT_CODE
     except BaseException:
         finish_wandb(exit_code=1)
         raise

@@ -15,6 +15,7 @@ from lightning.pytorch import LightningModule, Trainer
 
 from str_lightning.config_files import compose_file
 from str_lightning.metrics import METRIC_LABELS
+from str_lightning.run_directory import RunDirectory
 
 COLUMNS = ("mpjpe", "pa_mpjpe", "mpvpe", "accel")  # the README's order; labels: METRIC_LABELS
 DEFAULT_CONFIG = Path("configs/experiment/synthetic_str.yaml")
@@ -65,7 +66,7 @@ def run_quickstart(config: Path = DEFAULT_CONFIG, preset: str = "default", seed:
     from str_lightning.app.lightning_cli import STRLightningCLI
 
     ensure_synthetic(synthetic_root(config), preset, seed)
-    STRLightningCLI(args=["fit", "--config", str(config)])
+    STRLightningCLI(args=["fit", "--config", str(config), "--ckpt_path", "auto"])
     test = STRLightningCLI(args=["test", "--config", str(config), "--ckpt_path", "best"])
     method = type(test.model.encoder).__name__.removesuffix("Encoder")
     rows = {method: test_metrics(test.trainer)}
@@ -74,7 +75,7 @@ def run_quickstart(config: Path = DEFAULT_CONFIG, preset: str = "default", seed:
     baseline.test(mean_pose_model(test.model), datamodule=test.datamodule, verbose=False)
     rows["mean pose (baseline)"] = test_metrics(baseline)
     table = results_table(rows, list(test.datamodule.test_names))
-    out = Path(test.trainer.default_root_dir) / "quickstart.md"
+    out = RunDirectory(test.trainer.default_root_dir).quickstart_table
     out.write_text(f"Test results of {config} (mm; Accel in mm/frame^2)\n\n{table}\n")
     print(f"\n{table}\n\nwritten to {out}")
     return out

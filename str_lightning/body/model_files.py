@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,7 +139,10 @@ def _require_file(path: Path) -> None:
 
 def _load_npy(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     _require_file(path)
-    array = np.load(path, allow_pickle=False)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise _corrupted(path, err) from None
     _check_shapes(path, {"array": array}, {"array": shape})
     return array
 
@@ -150,12 +154,19 @@ def _load_npz(path: Path, shapes: dict[str, tuple[int | None, ...]]) -> dict[str
             arrays = {k: data[k] for k in data.files}
     except ValueError as err:  # object arrays need pickle, which we refuse
         raise BodyModelFileError(f"{path}: {err}") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as err:
+        raise _corrupted(path, err) from None
     missing = sorted(set(shapes) - set(arrays))
     if missing:
         raise BodyModelFileError(f"{path}: missing keys {missing} (has {sorted(arrays)})")
     arrays = {k: arrays[k] for k in shapes}
     _check_shapes(path, arrays, shapes)
     return arrays
+
+
+def _corrupted(path: Path, err: BaseException) -> BodyModelFileError:
+    return BodyModelFileError(f"{path}: not a readable numpy file ({type(err).__name__}: {err}); "
+                              "the file is truncated or corrupted: copy or convert it again")
 
 
 def _check_shapes(path: Path, arrays: dict[str, np.ndarray], shapes: dict) -> None:

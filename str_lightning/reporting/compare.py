@@ -42,8 +42,8 @@ import yaml
 from str_lightning.metrics import METRIC_LABELS
 from str_lightning.reporting.stats import Interval, Summary, summarize, welch_interval
 from str_lightning.reporting.wandb_files import offline_run_files, read_run
+from str_lightning.run_directory import RunDirectory
 
-RESULTS_CSV = Path("results") / "test_results.csv"
 SOURCES = ("auto", "results", "csv", "wandb")
 SEED_DIR = re.compile(r"seed(\d+)")
 CONFIDENCE = 0.95
@@ -105,9 +105,7 @@ def metrics_from_keys(values: Mapping[str, Any], stage: str = "test") -> Results
 
 def read_csv_logger(run_dir: Path) -> Results:
     """Test metrics of the newest ``csv/version_N/metrics.csv`` that has any ({} if none)."""
-    files = sorted(run_dir.glob("csv/version_*/metrics.csv"),
-                   key=lambda p: int(p.parent.name.removeprefix("version_") or 0))
-    for path in reversed(files):
+    for path in reversed(RunDirectory(run_dir).csv_metrics_files()):
         last: dict[str, float] = {}
         with path.open(newline="") as handle:
             for row in csv.DictReader(handle):
@@ -143,7 +141,7 @@ class RunResults:
 
 def saved_config(run_dir: Path) -> dict[str, Any]:
     """The run's newest saved ``cli_config.yaml`` ({} if none)."""
-    configs = sorted(run_dir.glob("**/cli_config.yaml"), key=lambda p: p.stat().st_mtime)
+    configs = sorted(run_dir.glob(f"**/{RunDirectory.CONFIG_FILENAME}"), key=lambda p: p.stat().st_mtime)
     return (yaml.safe_load(configs[-1].read_text()) or {}) if configs else {}
 
 
@@ -185,10 +183,11 @@ def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto")
     """The test results of ``run_dir`` from ``source`` (see the module doc; ``auto`` = the first
     that has any). Raises :class:`CompareError` naming the files looked at when none has."""
     run_dir = Path(run_dir)
+    results_csv = RunDirectory(run_dir).results_csv
     if not run_dir.is_dir():
         raise CompareError(f"run directory {run_dir} does not exist")
     readers = {
-        "results": lambda: read_results_csv(run_dir / RESULTS_CSV) if (run_dir / RESULTS_CSV).is_file() else {},
+        "results": lambda: read_results_csv(results_csv) if results_csv.is_file() else {},
         "csv": lambda: read_csv_logger(run_dir),
         "wandb": lambda: read_wandb_offline(run_dir),
     }
@@ -201,7 +200,8 @@ def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto")
             return RunResults(name or run_dir.name, run_dir, kind, results, encoder_switches(config),
                               run_seed(run_dir, config), configuration(config))
     raise CompareError(
-        f"{run_dir}: no test metrics found (looked at {RESULTS_CSV}, csv/version_*/metrics.csv "
+        f"{run_dir}: no test metrics found (looked at {results_csv.relative_to(run_dir)}, "
+        "csv/version_*/metrics.csv "
         "and wandb/offline-run-*; run `str-lightning test` on it first)")
 
 

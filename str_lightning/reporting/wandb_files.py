@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from str_lightning.run_directory import RunDirectory
+
 _FILE_HEADER = 7
 _BLOCK = 32768
 _RECORD_HEADER = struct.Struct("<IHB")  # crc32 of (type byte + data), data length, type
@@ -101,5 +103,5 @@ def read_run(path: str | Path) -> dict[str, Any]:
 def offline_run_files(run_dir: str | Path) -> list[Path]:
     """The ``.wandb`` files of the offline runs under ``<run_dir>/wandb``, oldest first (by the
     start time in the directory name)."""
-    runs = sorted(Path(run_dir, "wandb").glob("offline-run-*"))
+    runs = sorted(RunDirectory(run_dir).wandb_dir.glob("offline-run-*"))
     return [file for run in runs for file in sorted(run.glob("run-*.wandb"))]

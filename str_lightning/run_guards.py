@@ -1,0 +1,132 @@
+"""What the training CLI refuses before it builds anything, each with what to do instead.
+
+- a config file that is not valid YAML: the error names the file, line and column;
+- a ``fit`` into a run directory that already holds checkpoints, unless it continues that run
+  (``--ckpt_path auto`` or one of the run's own checkpoints) or starts over
+  (``--run.start_over true`` moves the old run to ``<run>.old-<timestamp>``);
+- a ``--ckpt_path`` whose model architecture (module class, encoder class and ``init_args``,
+  regressor width) differs from the config's, unless ``--run.allow_model_mismatch true``.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from str_lightning.checkpoints import (
+    UNREADABLE_CHECKPOINT_ERRORS,
+    architecture_differences,
+    read_checkpoint_meta,
+)
+from str_lightning.run_directory import AUTO, RunDirectory
+
+CONFIG_FLAGS = ("--config", "-c")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class RunRefused(ValueError):
+    """The CLI refuses to run as asked; the message says why and what to do."""
+
+
+# ---------------------------------------------------------------------- config files
+def check_config_files(parser: Any, args: Any) -> None:
+    """Parse every ``--config`` file (and the YAML files it includes) with PyYAML first, so that
+    a syntax error names the file instead of ``<unicode string>``; ``parser.error`` otherwise."""
+    args = sys.argv[1:] if args is None else args
+    if not isinstance(args, (list, tuple)):  # a config given as a dict or Namespace: no files
+        return
+    for path in config_paths(args):
+        message = yaml_error(path)
+        if message:
+            parser.error(message)
+
+
+def config_paths(args: Sequence[str]) -> list[Path]:
+    """The existing files given to ``--config``/``-c`` (``--config=FILE`` too)."""
+    paths = []
+    for index, arg in enumerate(args):
+        if arg in CONFIG_FLAGS and index + 1 < len(args):
+            paths.append(Path(args[index + 1]))
+        elif arg.startswith("--config="):
+            paths.append(Path(arg.split("=", 1)[1]))
+    return [path for path in paths if path.is_file()]
+
+
+def yaml_error(path: Path, seen: set[Path] | None = None) -> str | None:
+    """The YAML syntax error of ``path`` or of a YAML file it includes by relative path, or None."""
+    seen = set() if seen is None else seen
+    if path.resolve() in seen:
+        return None
+    seen.add(path.resolve())
+    try:
+        with path.open() as stream:  # a named stream: PyYAML's error then names the file
+            content = yaml.safe_load(stream)
+    except yaml.YAMLError as error:
+        return f"config file {path} is not valid YAML: {error}"
+    for value in _strings(content):
+        included = path.parent / value
+        if value.endswith(YAML_SUFFIXES) and included.is_file():
+            message = yaml_error(included, seen)
+            if message:
+                return message
+    return None
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, Mapping):
+        return [s for value in node.values() for s in _strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in _strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+# ---------------------------------------------------------------------- fit into a run
+def prepare_fit(run: RunDirectory, ckpt_path: str | None, start_over: bool) -> None:
+    """Refuse, or archive the old run (global rank 0 only), when ``run`` already has checkpoints
+    and this fit neither continues it nor says to start over."""
+    existing = run.checkpoints()
+    if not existing:
+        return
+    if start_over:
+        if rank_zero_only.rank == 0:
+            run.archive()
+        return
+    if ckpt_path == AUTO or (ckpt_path and run.contains(ckpt_path)):
+        return
+    raise RunRefused(
+        f"run directory {run.path} already holds checkpoints of an earlier fit ({len(existing)} "
+        f"files, e.g. {existing[-1].name}); starting a new fit there would mix the two runs. "
+        "Continue it with --ckpt_path auto, or start over with --run.start_over true (moves the "
+        f"old run to {run.path.name}.old-<timestamp>), or choose another --run.experiment.")
+
+
+# ---------------------------------------------------------------------- checkpoint model
+def check_checkpoint_model(ckpt_path: str, config_model: Mapping[str, Any],
+                           allow_mismatch: bool) -> bool:
+    """Whether the checkpoint's model settings must replace the config's: False when the
+    architectures agree; True (with a warning) when they differ and ``allow_mismatch``; raises
+    :class:`RunRefused` listing the differences otherwise."""
+    try:
+        hparams = read_checkpoint_meta(ckpt_path)["hyper_parameters"]
+    except UNREADABLE_CHECKPOINT_ERRORS as error:
+        raise RunRefused(f"--ckpt_path {ckpt_path}: the file cannot be read safely "
+                         f"({type(error).__name__}: {error})") from None
+    differences = architecture_differences(hparams, config_model)
+    if not differences:
+        return False
+    listed = "; ".join(differences)
+    if allow_mismatch:
+        warnings.warn(f"--ckpt_path {ckpt_path} holds another model than the config ({listed}); "
+                      "running the checkpoint's model (--run.allow_model_mismatch)", stacklevel=2)
+        return True
+    raise RunRefused(
+        f"--ckpt_path {ckpt_path} holds another model than the config builds: {listed}. Use the "
+        f"config the checkpoint was trained with (its run directory's {RunDirectory.CONFIG_FILENAME}), "
+        "or pass "
+        "--run.allow_model_mismatch true to run the checkpoint's model anyway.")
