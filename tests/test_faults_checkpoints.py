@@ -164,7 +164,11 @@ def check_run_after_kill(run_dir: Path, completed: int) -> tuple[int, int]:
     last = run.last_checkpoint
     assert last.is_symlink() and last.exists(), f"{last} missing or dangling"
     assert stored_step(last) in (steps[newest] - 1, steps[newest])
-    assert stored_step(run.checkpoint_dir / ROLLING) <= steps[newest]
+    rolling = run.checkpoint_dir / ROLLING
+    if rolling.exists():
+        assert stored_step(rolling) <= steps[newest]
+    else:  # killed inside the very first step, before its second save had begun
+        assert completed == 0, f"{rolling} lost after {completed} completed saves"
     return steps[newest], len(files)
 
 

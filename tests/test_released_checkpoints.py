@@ -27,6 +27,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.modules import PoseShapeModule, VIBEModule
 from str_lightning.nets import TCMREncoder, VIBEEncoder
+from str_lightning.run_directory import RunDirectory
 from str_lightning.safe_pickle import array_global, load_torch_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ def test_released_file_evaluates_through_the_cli(shards, tmp_path, variant, mult
     expected = reference_metrics(module, shards / "val", cli.model.hparams.edge_mode)
     for name in ("mpjpe", "pa_mpjpe", "accel", "mpvpe"):
         assert logged[f"test/toy/{name}"] == pytest.approx(expected[name], rel=1e-4), name
-    results = (tmp_path / "released" / variant / "results" / "test_results.csv").read_text()
+    results = RunDirectory.of({"root": tmp_path, "project": "released", "experiment": variant}, 0).results_csv.read_text()
     assert results.startswith("dataset,") and "\ntoy," in results
     if variant == "tcmr":  # TCMR's edge rule was evaluated: the default one gives other figures
         replicate = reference_metrics(module, shards / "val", "replicate")

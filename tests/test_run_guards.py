@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from str_lightning.app.lightning_cli import STRLightningCLI, run_lightning
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
+from str_lightning.app.lightning_cli import STRLightningCLI, run_lightning
 from str_lightning.run_directory import RunDirectory
 from str_lightning.run_guards import RunRefused
 
