@@ -9,16 +9,17 @@ clip's tar members, so one clip can be read without reading the shard).
 
 This package is the single implementation of the schema, one job per module: ``validation``
 (``validate_clip``, used when writing and when reading), ``encoding`` (clip <-> tar members),
-``manifest`` (``read_manifest``, ``write_manifest``), ``writing`` (``ShardWriter``), ``reading``
-(``iterate_clips``, ``read_clip``) and ``indexing`` (``build_manifest``, for shards written by any
-other tool). Errors are ``ClipError`` (a bad clip: names the clip or shard + sample, the member,
+``manifest`` (``read_manifest``, ``write_manifest``), ``writing`` (``ShardWriter``), ``archive``
+(is a shard's tar complete), ``reading`` (``iterate_clips``, ``read_clip``) and ``indexing``
+(``build_manifest`` for shards written by any other tool, ``recount_shard``). Errors are ``ClipError`` (a bad clip: names the clip or shard + sample, the member,
 expected and actual) and ``ShardError`` (an unreadable shard, a checksum or manifest mismatch).
 Import the public names from here: ``from datamodules.schema import ShardWriter``.
 """
 
+from datamodules.schema.archive import complete_members
 from datamodules.schema.encoding import decode_members, encode_clip, sample_key
 from datamodules.schema.errors import ClipError, DataError, ShardError
-from datamodules.schema.indexing import build_manifest, index_shard
+from datamodules.schema.indexing import build_manifest, index_shard, recount_shard
 from datamodules.schema.manifest import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
@@ -30,6 +31,7 @@ from datamodules.schema.manifest import (
     write_manifest,
 )
 from datamodules.schema.reading import (
+    check_clip_frames,
     check_shard_keys,
     decode_sample,
     iterate_clips,
@@ -52,8 +54,9 @@ from datamodules.schema.writing import ShardWriter
 __all__ = [
     "ARRAY_MEMBERS", "FEATURE_DTYPES", "KINDS", "MANIFEST_NAME", "META_FIELDS", "SCHEMA_VERSION",
     "SUPERVISION_FLAGS", "ClipEntry", "ClipError", "DataError", "Manifest", "ShardEntry",
-    "ShardError", "ShardWriter", "build_manifest", "check_shard_keys", "decode_members",
-    "decode_sample", "encode_clip", "file_sha256", "index_shard", "iterate_clips", "raw_samples",
-    "read_clip", "read_manifest", "required_members", "sample_key", "shard_samples",
-    "validate_clip", "validate_meta", "write_manifest",
+    "ShardError", "ShardWriter", "build_manifest", "check_clip_frames", "check_shard_keys",
+    "complete_members", "decode_members", "decode_sample", "encode_clip", "file_sha256",
+    "index_shard", "iterate_clips", "raw_samples", "read_clip", "read_manifest", "recount_shard",
+    "required_members", "sample_key", "shard_samples", "validate_clip", "validate_meta",
+    "write_manifest",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import tarfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from datamodules.schema.encoding import TAR_BLOCK
+from datamodules.schema.archive import complete_members, padded_end
 from datamodules.schema.errors import ClipError, ShardError
 from datamodules.schema.manifest import (
     ClipEntry,
@@ -27,32 +26,38 @@ from datamodules.schema.validation import SplitProperties, validate_meta
 def index_shard(path: Path) -> tuple[list[ClipEntry], list[dict[str, Any]]]:
     """Clip entries and decoded metas/feature shapes of one shard written by any tool.
 
-    Reads the tar with random access (member offsets); decodes only ``meta.json``, ``valid.npy``
-    and the header of ``features.npy``. Members of one key must be contiguous (WebDataset rule).
+    Checks first that the tar is complete (``complete_members``), then reads it with random
+    access (member offsets); decodes only ``meta.json``, ``valid.npy`` and the header of
+    ``features.npy``. Members of one key must be contiguous (WebDataset rule).
     """
     entries: list[ClipEntry] = []
     infos: list[dict[str, Any]] = []
+    groups = _sample_groups(complete_members(path), path)
     try:
         with tarfile.open(path, mode="r:") as tar:
-            groups: list[tuple[str, list[tarfile.TarInfo]]] = []
-            for info in tar:
-                key, _, _ = info.name.partition(".")
-                if groups and groups[-1][0] == key:
-                    groups[-1][1].append(info)
-                elif any(k == key for k, _ in groups):
-                    raise ShardError(f"shard {path}: members of sample {key!r} are not "
-                                     "contiguous")
-                else:
-                    groups.append((key, [info]))
             for key, members in groups:
                 info = _index_members(tar, key, members, path)
-                end = members[-1].offset_data + math.ceil(members[-1].size / TAR_BLOCK) * TAR_BLOCK
                 entries.append(ClipEntry(key, info["frames"], members[0].offset,
-                                         end - members[0].offset))
+                                         padded_end(members[-1]) - members[0].offset))
                 infos.append(info)
     except (tarfile.TarError, EOFError, OSError) as err:
         raise ShardError(f"shard {path}: unreadable tar ({type(err).__name__}: {err})") from err
     return entries, infos
+
+
+def _sample_groups(members: list[tarfile.TarInfo],
+                   path: Path) -> list[tuple[str, list[tarfile.TarInfo]]]:
+    """Members grouped by sample key, in tar order; a key's members must be contiguous."""
+    groups: list[tuple[str, list[tarfile.TarInfo]]] = []
+    for info in members:
+        key, _, _ = info.name.partition(".")
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(info)
+        elif any(k == key for k, _ in groups):
+            raise ShardError(f"shard {path}: members of sample {key!r} are not contiguous")
+        else:
+            groups.append((key, [info]))
+    return groups
 
 
 def _index_members(tar: tarfile.TarFile, key: str, members: list[tarfile.TarInfo],
@@ -62,7 +67,10 @@ def _index_members(tar: tarfile.TarFile, key: str, members: list[tarfile.TarInfo
     for needed in ("meta.json", "valid.npy"):
         if needed not in by_suffix:
             raise ClipError(f"{where}: missing member {needed!r}")
-    meta = json.loads(tar.extractfile(by_suffix["meta.json"]).read())
+    try:
+        meta = json.loads(tar.extractfile(by_suffix["meta.json"]).read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ClipError(f"{where}: member 'meta.json': expected a JSON object ({err})") from err
     validate_meta(meta, where)
     valid = np.load(io.BytesIO(tar.extractfile(by_suffix["valid.npy"]).read()),
                     allow_pickle=False)
@@ -110,3 +118,23 @@ def build_manifest(directory: str | os.PathLike) -> Manifest:
                         tuple(shards))
     write_manifest(manifest)
     return manifest
+
+
+def recount_shard(manifest: Manifest, shard: ShardEntry) -> None:
+    """``ShardError`` unless the shard file holds exactly the manifest's entry: a complete tar
+    whose clips (key, frames, byte span), sample and frame counts are the listed ones."""
+    entries, _ = index_shard(manifest.shard_path(shard))
+    counted = ShardEntry(shard.name, len(entries), sum(e.frames for e in entries), shard.sha256,
+                         tuple(entries))
+    if counted == shard:
+        return
+    differences = [f"{name} {listed!r} (counted {actual!r})" for name, listed, actual in (
+        ("samples", shard.samples, counted.samples), ("frames", shard.frames, counted.frames))
+        if listed != actual]
+    differences += [f"clip {listed} (counted {actual})" for listed, actual in
+                    zip(shard.clips, counted.clips) if listed != actual]
+    if len(shard.clips) != len(counted.clips):
+        differences.append(f"{len(shard.clips)} clips (counted {len(counted.clips)})")
+    raise ShardError(f"shard {shard.name}: the manifest lists {'; '.join(differences[:5])}: "
+                     f"the manifest was edited or the shard replaced; run `str-lightning data "
+                     f"index {manifest.directory}` if the shard is right")

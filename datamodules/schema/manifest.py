@@ -74,7 +74,9 @@ class Manifest:
 
 
 def read_manifest(directory: str | os.PathLike) -> Manifest:
-    """Read and check ``directory/manifest.json`` (schema version, fields, listed shards exist)."""
+    """Read and check ``directory/manifest.json``: schema version, fields, counts that add up
+    (each shard's ``samples``/``frames`` are its clips', the totals the shards'), listed shards
+    exist. Whether the counts are the shards' own is ``str-lightning data check``'s job."""
     directory = Path(directory)
     path = directory / MANIFEST_NAME
     if not path.is_file():
@@ -93,12 +95,27 @@ def read_manifest(directory: str | os.PathLike) -> Manifest:
         manifest = Manifest(directory, data["dataset"], data["split"], data["kind"],
                             data["feature_dim"], data["feature_dtype"], data["joints3d"], shards,
                             extra={k: v for k, v in data.items() if k not in known})
+        _check_totals(manifest, data, path)
     except (KeyError, TypeError, json.JSONDecodeError) as err:
         raise ShardError(f"{path}: malformed manifest ({type(err).__name__}: {err})") from err
     for shard in shards:
         if not manifest.shard_path(shard).is_file():
             raise FileNotFoundError(f"{path}: lists shard {shard.name}, which does not exist")
     return manifest
+
+
+def _check_totals(manifest: Manifest, data: dict[str, Any], path: Path) -> None:
+    """``ShardError`` when a count of the manifest is not the sum of what it lists."""
+    sums = [(f"shard {s.name}: samples", s.samples, len(s.clips)) for s in manifest.shards]
+    sums += [(f"shard {s.name}: frames", s.frames, sum(c.frames for c in s.clips))
+             for s in manifest.shards]
+    sums += [("samples", data["samples"], manifest.samples),
+             ("frames", data["frames"], manifest.frames)]
+    for name, listed, total in sums:
+        if listed != total:
+            raise ShardError(f"{path}: {name} is {listed!r}, but what it lists adds up to "
+                             f"{total}: the manifest was edited or is corrupt; run "
+                             f"`str-lightning data index {manifest.directory}` to rebuild it")
 
 
 def write_manifest(manifest: Manifest) -> Path:

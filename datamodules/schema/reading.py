@@ -11,6 +11,7 @@ from typing import Any
 
 from webdataset.tariterators import tarfile_samples
 
+from datamodules.schema.archive import END_MARKER
 from datamodules.schema.encoding import decode_members
 from datamodules.schema.errors import ShardError
 from datamodules.schema.manifest import ClipEntry, Manifest, ShardEntry, read_manifest
@@ -35,15 +36,27 @@ def raw_samples(shard: Path) -> Iterator[dict[str, Any]]:
 
 
 def shard_samples(manifest: Manifest, shard: ShardEntry) -> Iterator[dict[str, Any]]:
-    """``raw_samples`` of a manifest's shard, after checking that the file is not shorter than
-    the manifest's clip spans (a tar cut at a member boundary otherwise reads as a short one)."""
+    """``raw_samples`` of a manifest's shard, checked against the manifest as they are read.
+
+    Before the first sample: the file must hold the manifest's clip spans and the end-of-archive
+    marker after them (cheap: one ``stat``; a tar cut at a member boundary otherwise reads as a
+    short one). While reading: the keys must be the manifest's, in order, and as many.
+    """
     path = manifest.shard_path(shard)
-    needed = max((c.offset + c.nbytes for c in shard.clips), default=0)
+    needed = max((c.offset + c.nbytes for c in shard.clips), default=0) + END_MARKER
     size = path.stat().st_size
     if size < needed:
-        raise ShardError(f"shard {path}: truncated: expected at least {needed} bytes as the "
-                         f"manifest's clips span, got {size}")
-    return raw_samples(path)
+        raise ShardError(f"shard {path}: truncated: expected at least {needed} bytes (the "
+                         f"manifest's clip spans and the end-of-archive marker), got {size}; "
+                         "re-copy or rewrite the shard, then run `str-lightning data index`")
+    expected = [c.key for c in shard.clips]
+    keys: list[str] = []
+    for sample in raw_samples(path):
+        keys.append(sample["__key__"])
+        if keys[-1] != (expected[len(keys) - 1] if len(keys) <= len(expected) else None):
+            check_shard_keys(shard, keys)
+        yield sample
+    check_shard_keys(shard, keys)
 
 
 def decode_sample(sample: Mapping[str, Any], feature_dim: int | None = None,
@@ -61,28 +74,29 @@ def decode_sample(sample: Mapping[str, Any], feature_dim: int | None = None,
 def iterate_clips(directory: str | os.PathLike, validate: bool = True) -> Iterator[dict[str, Any]]:
     """Every clip of a split directory, shard by shard in manifest order.
 
-    Each clip is the dict that was written plus ``__key__`` and ``__shard__``. With ``validate``
-    every clip is checked against the schema and the manifest's feature dim, and each shard's
-    keys against the manifest (a shard cut short at a sample boundary is caught there).
+    Each clip is the dict that was written plus ``__key__`` and ``__shard__``. Each shard's keys
+    are checked against the manifest (``shard_samples``); with ``validate`` every clip is also
+    checked against the schema and the manifest's feature dim.
     """
     manifest = read_manifest(directory)
     for shard in manifest.shards:
-        keys = []
         for sample in shard_samples(manifest, shard):
-            keys.append(sample["__key__"])
             yield decode_sample(sample, manifest.feature_dim, validate)
-        if validate:
-            check_shard_keys(shard, keys)
 
 
 def check_shard_keys(shard: ShardEntry, keys: list[str]) -> None:
-    """``ShardError`` unless a shard holds exactly the manifest's clips in order."""
+    """``ShardError`` unless ``keys`` are exactly the manifest's clips of the shard, in order
+    (called with the keys read so far, it names the first one that differs)."""
     expected = [c.key for c in shard.clips]
     if keys != expected:
         missing = [k for k in expected if k not in set(keys)]
-        raise ShardError(f"shard {shard.name}: expected {len(expected)} samples as listed in the "
-                         f"manifest, got {len(keys)} (missing: {missing[:5]}; truncated or "
-                         f"rewritten after indexing?)")
+        differs = next((i for i, (a, b) in enumerate(zip(keys, expected)) if a != b), None)
+        found = (f"sample {differs} is {keys[differs]!r}, the manifest lists "
+                 f"{expected[differs]!r}" if differs is not None else
+                 f"{len(keys)} samples (missing: {missing[:5]})")
+        raise ShardError(f"shard {shard.name}: expected the {len(expected)} samples listed in "
+                         f"the manifest, got {found}: truncated or rewritten after indexing? "
+                         "Run `str-lightning data check` on its directory")
 
 
 def read_clip(manifest: Manifest, shard: ShardEntry, entry: ClipEntry,
@@ -92,6 +106,10 @@ def read_clip(manifest: Manifest, shard: ShardEntry, entry: ClipEntry,
     with open(path, "rb") as stream:
         stream.seek(entry.offset)
         data = stream.read(entry.nbytes)
+    if len(data) != entry.nbytes:
+        raise ShardError(f"shard {path}, sample {entry.key!r}: truncated: expected bytes "
+                         f"{entry.offset}+{entry.nbytes} as the manifest lists, the file ends "
+                         f"{len(data)} bytes after {entry.offset}")
     members: dict[str, Any] = {"__key__": entry.key, "__url__": str(path)}
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
@@ -105,5 +123,16 @@ def read_clip(manifest: Manifest, shard: ShardEntry, entry: ClipEntry,
     except (tarfile.TarError, EOFError) as err:
         raise ShardError(f"shard {shard.name}, sample {entry.key!r}: unreadable bytes "
                          f"{entry.offset}+{entry.nbytes} ({err})") from err
-    return decode_sample(members, manifest.feature_dim, validate)
+    clip = decode_sample(members, manifest.feature_dim, validate)
+    check_clip_frames(clip, entry)
+    return clip
+
+
+def check_clip_frames(clip: Mapping[str, Any], entry: ClipEntry) -> None:
+    """``ShardError`` unless a decoded clip has the frame count its manifest entry lists."""
+    frames = len(clip["valid"]) if "valid" in clip else None
+    if frames != entry.frames:
+        raise ShardError(f"shard {clip['__shard__']}, sample {entry.key!r}: expected {entry.frames} "
+                         f"frames as the manifest lists, got {frames}: the manifest is out of date "
+                         "or edited; run `str-lightning data index` on its directory")
 
