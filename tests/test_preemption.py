@@ -19,12 +19,11 @@ from callbacks.preemption import (
     CALLBACK_CLASS_PATH,
     SLURM_ENVIRONMENT_CLASS_PATH,
     hpc_checkpoints,
-    ignore_preemption_signals,
-    parse_signal,
     preemption_additions,
     slurm_job_id,
 )
 from str_lightning.lightning_cli import STRLightningCLI
+from str_lightning.signals import ignore_preemption_signals, parse_signal
 
 REPO = Path(__file__).resolve().parents[1]
 PREEMPTION = {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1"}}
