@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from datamodules.schema import (
     shard_samples,
 )
 from str_lightning.body.joints import convert_joints, joint_names
-from str_lightning.signals import preemption_worker_init
+from str_lightning.signals import preemption_signals_blocked, preemption_worker_init
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ def worker_options(num_workers: int) -> dict[str, Any]:
 
     Workers start from a forkserver (a fresh, single-threaded process that has imported this
     module and torch once; never a fork of the calling process and its Gloo threads), persist
-    across epochs, and ignore the preemption signals of the calling process. As with any such
+    across epochs, and ignore the preemption signals of the calling process; the server is
+    started with them blocked, since SLURM signals every process of the job step. As with any such
     start method, each worker imports the main script (not ``python -m`` modules), so a script
     that builds these loaders must guard its entry point with ``if __name__ == "__main__":``.
     """
@@ -60,6 +62,8 @@ def worker_options(num_workers: int) -> dict[str, Any]:
         return {"num_workers": 0}
     context = multiprocessing.get_context(WORKER_START_METHOD)
     context.set_forkserver_preload([__name__])  # imported once by the server, when it starts
+    with preemption_signals_blocked():  # the server (and its resource tracker) inherit the block
+        multiprocessing.forkserver.ensure_running()
     return {"num_workers": num_workers, "multiprocessing_context": context,
             "persistent_workers": True, "worker_init_fn": preemption_worker_init()}
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 SIGNALS_ENV = "STR_PREEMPTION_SIGNALS"
 DEFAULT_PREEMPTION_SIGNAL = "SIGUSR1"
@@ -51,3 +52,19 @@ def preemption_worker_init() -> Callable[[int], None]:
     """A picklable ``worker_init_fn`` that ignores the preemption signals named in this process
     now, whatever the workers' start method and environment."""
     return functools.partial(ignore_signals, preemption_signal_names())
+
+
+@contextmanager
+def preemption_signals_blocked() -> Iterator[None]:
+    """Block the preemption signals in the calling thread while the block runs.
+
+    Processes started meanwhile inherit the blocked mask, across ``exec`` too, so a helper such
+    as the DataLoaders' forkserver never dies of the signal SLURM sends to every process of the
+    job step. A signal arriving meanwhile is not lost: it is delivered when the block ends.
+    """
+    blocked = {parse_signal(name) for name in preemption_signal_names()}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

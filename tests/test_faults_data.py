@@ -7,9 +7,11 @@ counts were edited must be refused by ``data check``.
 """
 
 import json
+import os
 import shutil
 import signal
 import tarfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -257,3 +259,46 @@ def test_a_rank_whose_shards_hold_no_window_reads_the_shards_that_do(tmp_path):
     with deadline(60):
         batches = list(data.train_loader_for(1, 2))  # rank 1 of 2: shards 1 and 3 (short)
     assert len(batches) == 3 and all(b["features"].shape == (2, 16, 6) for b in batches)
+
+
+# ----------------------------------------------------------------------------- preemption signal
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (from /proc: workers, forkserver, resource tracker)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def test_workers_survive_the_preemption_signal_sent_to_every_process(tmp_path):
+    """SLURM signals every process of the step: the training process acts on it, its loader's
+    workers and their forkserver must not die of it (the next epoch still runs)."""
+    write_split(tmp_path / "d", [30, 30, 30, 30], per_shard=1)
+    data = ShardDataModule(train_datasets=[{"path": str(tmp_path / "d")}], seq_len=8,
+                           batch_size=2, steps_per_epoch=4, num_workers=2, shuffle_buffer=1)
+    received = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
+    try:
+        loader = data.train_loader_for(0, 1)
+        with deadline(120):
+            assert len(list(loader)) == 4
+            helpers = descendants(os.getpid())
+            assert len(helpers) >= 3  # two workers and the forkserver
+            for pid in [os.getpid(), *helpers]:
+                os.kill(pid, signal.SIGUSR1)
+            time.sleep(1.0)
+            assert received and all(Path(f"/proc/{pid}").exists() for pid in helpers)
+            assert len(list(loader)) == 4
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
