@@ -17,8 +17,8 @@ next step boundary and raises ``SIGTERMException``; this callback then saves the
 status 143 (128 + SIGTERM), never 0.
 
 DataLoader workers receive the signal too (SLURM signals the whole step); they must ignore it:
-the handler is a no-op outside the process that installed it, and :func:`ignore_preemption_signals`
-is the ``worker_init_fn`` that makes workers ignore it entirely.
+the handler is a no-op outside the process that installed it, and the data loaders' workers
+ignore it entirely (``str_lightning.signals``).
 
 :func:`preemption_additions` gives the CLI what to add to a trainer config: this callback, and
 under SLURM only, ``SLURMEnvironment(auto_requeue=False)`` so Lightning's own in-handler
@@ -45,35 +45,12 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from str_lightning.run_directory import RunDirectory, hpc_checkpoint_number
+from str_lightning.signals import SIGNALS_ENV, parse_signal
 
 log = logging.getLogger(__name__)
 
-SIGNALS_ENV = "STR_PREEMPTION_SIGNALS"  # read by DataLoader workers, whatever their start method
 CALLBACK_CLASS_PATH = "callbacks.preemption.PreemptionCheckpoint"
 SLURM_ENVIRONMENT_CLASS_PATH = "lightning.fabric.plugins.environments.SLURMEnvironment"
-
-
-def parse_signal(name: str | int) -> signal.Signals:
-    """``"SIGUSR1"``, ``"USR1"`` or a number -> the signal; a clear ValueError otherwise."""
-    if isinstance(name, int) or str(name).isdigit():
-        return signal.Signals(int(name))
-    text = str(name).upper()
-    text = text if text.startswith("SIG") else f"SIG{text}"
-    try:
-        return signal.Signals[text]
-    except KeyError:
-        raise ValueError(f"PreemptionCheckpoint signal: expected a signal name such as SIGUSR1 "
-                         f"or SIGUSR2, got {name!r}") from None
-
-
-def ignore_preemption_signals(worker_id: int = 0) -> None:
-    """``worker_init_fn`` for DataLoaders: ignore the preemption signal(s) in this worker.
-
-    The signals are read from ``$STR_PREEMPTION_SIGNALS`` (set by the callback before any
-    worker starts, so spawned and forkserver workers see it too); SIGUSR1 when unset.
-    """
-    for name in os.environ.get(SIGNALS_ENV, "SIGUSR1").split(","):
-        signal.signal(parse_signal(name), signal.SIG_IGN)
 
 
 def slurm_job_id() -> str | None:

@@ -4,11 +4,19 @@ Both take the process's rank and world size as arguments (the DataModule passes 
 ``global_rank``/``world_size``); neither asks ``torch.distributed`` or the environment, so the
 split is the same under any worker start method. Worker id and count come from
 ``torch.utils.data.get_worker_info()`` inside the worker.
+
+Workers are never forked from the training process (``worker_options``): a DDP rank runs Gloo
+or NCCL threads, and a fork copies their locks in whatever state they are, which can hang the
+child. They start from a forkserver and persist across epochs; everything they need (the
+manifests, the stream's configuration, the epoch) reaches them explicitly, never as fork-copied
+state.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.forkserver
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,13 +27,13 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset.filters import shuffle as shuffle_stage
 
-from callbacks.preemption import ignore_preemption_signals
 from datamodules.schema import (
     ClipEntry,
     ClipError,
     DataError,
     Manifest,
     ShardEntry,
+    check_clip_frames,
     decode_sample,
     read_clip,
     shard_samples,
@@ -37,12 +45,33 @@ from str_lightning.body.joints import (
     convert_joints,
     joint_names,
 )
+from str_lightning.signals import preemption_signals_blocked, preemption_worker_init
 
 log = logging.getLogger(__name__)
 
 TRAIN_JOINTS = "spin49"
 GROUPS = ("2d", "3d")
-WINDOWS = "windows"  # a weight: the split's number of training windows
+WORKER_START_METHOD = "forkserver"
+
+
+def worker_options(num_workers: int) -> dict[str, Any]:
+    """DataLoader arguments for ``num_workers`` workers that are safe in a DDP rank.
+
+    Workers start from a forkserver (a fresh, single-threaded process that has imported this
+    module and torch once; never a fork of the calling process and its Gloo threads), persist
+    across epochs, and ignore the preemption signals of the calling process; the server is
+    started with them blocked, since SLURM signals every process of the job step. As with any such
+    start method, each worker imports the main script (not ``python -m`` modules), so a script
+    that builds these loaders must guard its entry point with ``if __name__ == "__main__":``.
+    """
+    if num_workers == 0:
+        return {"num_workers": 0}
+    context = multiprocessing.get_context(WORKER_START_METHOD)
+    context.set_forkserver_preload([__name__])  # imported once by the server, when it starts
+    with preemption_signals_blocked():  # the server (and its resource tracker) inherit the block
+        multiprocessing.forkserver.ensure_running()
+    return {"num_workers": num_workers, "multiprocessing_context": context,
+            "persistent_workers": True, "worker_init_fn": preemption_worker_init()}
 
 
 @dataclass
@@ -147,7 +176,11 @@ class TrainWindows(IterableDataset):
     random phase, and pass a shuffle buffer. A batch takes ``n_2d`` windows from the 2D group and
     ``n_3d`` from the 3D group (2D first), each window from a dataset of its group drawn by
     weight. Randomness is seeded from (seed, rank, worker, epoch): set ``epoch`` before each
-    epoch (``EpochLoader`` does).
+    epoch (``EpochLoader`` does). The epoch lives in shared memory, so persistent workers read
+    the value set in the main process when their next pass starts.
+
+    Raises ``DataError`` at construction when a dataset holds no clip of ``seq_len`` frames (no
+    window could ever be cut from it; skipping short clips would wait forever).
     """
 
     def __init__(self, manifests: Sequence[Manifest], datasets: Sequence[TrainDataset],
@@ -157,10 +190,30 @@ class TrainWindows(IterableDataset):
         self.manifests, self.datasets = list(manifests), list(datasets)
         self.counts, self.config = dict(counts), config
         self.rank, self.world_size = rank, world_size
-        self.epoch = 0
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._check_windows_exist()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch.fill_(value)
 
     def __len__(self) -> int:
         return self.config.steps_per_epoch
+
+    def _check_windows_exist(self) -> None:
+        length = self.config.seq_len
+        too_short = [f"{d.path} ({m.dataset}/{m.split}, longest clip "
+                     f"{_longest_clip(m.shards)} frames)"
+                     for m, d in zip(self.manifests, self.datasets)
+                     if _longest_clip(m.shards) < length]
+        if too_short:
+            raise DataError(f"no clip is long enough for a training window of seq_len={length} "
+                            f"frames in {'; '.join(too_short)}: lower seq_len or use longer "
+                            "clips (skip_short_clips skips short clips, it cannot make windows)")
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         worker, workers = worker_slot()
@@ -188,6 +241,8 @@ class TrainWindows(IterableDataset):
     def _windows(self, manifest: Manifest, slot: int, slots: int,
                  rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], int]]:
         shards = list(manifest.shards[slot::slots]) or list(manifest.shards)
+        if _longest_clip(shards) < self.config.seq_len:  # this slot's part holds no window
+            shards = [s for s in manifest.shards if _longest_clip([s]) >= self.config.seq_len]
         windows = self._clip_windows(manifest, shards, rng)
         buffer = self.config.shuffle_buffer
         return shuffle_stage(buffer, min(buffer, 100), rng=rng)(windows) if buffer > 1 else windows
@@ -197,8 +252,9 @@ class TrainWindows(IterableDataset):
         length, stride = self.config.seq_len, self.config.stride
         while True:
             shard = rng.choice(shards)
-            for sample in shard_samples(manifest, shard):
+            for sample, entry in zip(shard_samples(manifest, shard), shard.clips):
                 clip = decode_sample(sample, manifest.feature_dim)
+                check_clip_frames(clip, entry)
                 frames = len(clip["valid"])
                 if frames < length:
                     self._short_clip(clip, frames)
@@ -215,6 +271,11 @@ class TrainWindows(IterableDataset):
                             f"a training window, got {frames} (set skip_short_clips to skip "
                             "such clips, or re-shard with longer clips)")
         self.skipped += 1
+
+
+def _longest_clip(shards: Sequence[ShardEntry]) -> int:
+    """Frames of the longest clip the shards' manifest entries list (0 when none)."""
+    return max((c.frames for s in shards for c in s.clips), default=0)
 
 
 def collate_windows(windows: Sequence[tuple[str, tuple[dict[str, np.ndarray], int]]],
@@ -236,8 +297,8 @@ class EpochLoader:
 
     def __init__(self, dataset: TrainWindows, num_workers: int, pin_memory: bool = False) -> None:
         self.dataset = dataset
-        self.loader = DataLoader(dataset, batch_size=None, num_workers=num_workers,
-                                 pin_memory=pin_memory, worker_init_fn=ignore_preemption_signals)
+        self.loader = DataLoader(dataset, batch_size=None, pin_memory=pin_memory,
+                                 **worker_options(num_workers))
         self.epoch = 0
         self.batches_consumed = 0
         self.skipped_clips = 0
@@ -352,5 +413,4 @@ def eval_loader(name: str, manifest: Manifest, rank: int, world_size: int,
                         f"features, got kind {manifest.kind!r}")
     refs = plan_sequences(manifest, world_size)[rank]
     return DataLoader(RankSequences(name, manifest, refs), batch_size=None,
-                      num_workers=min(num_workers, len(refs)),
-                      worker_init_fn=ignore_preemption_signals)
+                      **worker_options(min(num_workers, len(refs))))

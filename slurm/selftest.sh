@@ -212,10 +212,8 @@ data:
   motion_dataset: $data/motion
   batch_size: 8
   steps_per_epoch: 10
-  # No DataLoader workers: forking them from a DDP rank whose Gloo threads are running hung
-  # once in a resumed job (docs/slurm.md). Worker signal handling is tested in
-  # tests/test_preemption.py with a real worker.
-  num_workers: 0
+  # Workers start from a forkserver, never forked from a DDP rank (docs/slurm.md).
+  num_workers: 2
 EOF
   log "synthetic data in $data"
 }

@@ -25,12 +25,6 @@ FORBIDDEN = {
     "callbacks": {"datamodules", "app"},
     "app": set(),
 }
-# (importing module, imported module) pairs allowed for now, each with the move that ends it
-EXEMPT: set[tuple[str, str]] = {
-    # The worker-side signal helper moves to str_lightning/signals.py (a core module both
-    # datamodules and callbacks import); this exemption goes with that move.
-    ("datamodules.loading", "callbacks.preemption"),
-}
 
 
 def layer_of(module: str) -> str:
@@ -95,15 +89,9 @@ def test_every_module_is_seen():
 
 
 def test_layers_import_only_downwards():
-    found = set(layer_violations())
-    unexpected = sorted(found - EXEMPT)
+    unexpected = sorted(set(layer_violations()))
     assert not unexpected, "imports against the layer rule (docs/architecture.md):\n" + "\n".join(
         f"  {importer} imports {imported}" for importer, imported in unexpected)
-
-
-def test_exemptions_are_still_needed():
-    stale = EXEMPT - set(layer_violations())
-    assert not stale, f"remove these exemptions, the imports are gone: {sorted(stale)}"
 
 
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):

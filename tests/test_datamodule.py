@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from data_helpers import FEATURE_DIM, write_split
+from torch.utils.data import DataLoader
 
 from datamodules.datamodule import ShardDataModule
 from datamodules.loading import rank_batch_split
@@ -153,6 +154,33 @@ def test_state_dict_restores_the_epoch_and_so_the_stream(train_dirs):
     assert all(torch.equal(a, b) for a, b in zip(second_epoch, replay))
     fresh = [b["features"] for b in train_module(train_dirs).train_loader_for(0, 1)]
     assert not all(torch.equal(a, b) for a, b in zip(second_epoch, fresh))
+
+
+def assert_same_batches(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_persistent_forkserver_workers_yield_the_stream_a_fork_per_epoch_yields(train_dirs):
+    """Workers are not forked from the training process and live across epochs, yet every
+    (seed, rank, worker, epoch) yields the windows that a fresh fork per epoch (the old way)
+    yields, and a loader resumed at an epoch replays that epoch."""
+    data = train_module(train_dirs, num_workers=2)
+    loader = data.train_loader_for(1, 2)
+    assert loader.loader.multiprocessing_context.get_start_method() == "forkserver"
+    assert loader.loader.persistent_workers
+    epochs = [list(loader) for _ in range(3)]
+    stream = data.train_loader_for(1, 2).dataset
+    for epoch, got in enumerate(epochs):
+        stream.epoch = epoch
+        forked = DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="fork")
+        assert_same_batches(got, [{k: v for k, v in b.items() if k != "skipped_clips"}
+                                  for b in forked])
+    assert not torch.equal(epochs[0][0]["features"], epochs[1][0]["features"])
+    resumed = data.train_loader_for(1, 2)
+    resumed.epoch = 2
+    assert_same_batches(list(resumed), epochs[2])
 
 
 def test_lightning_fit_runs_fixed_epochs_and_every_val_sequence(train_dirs, eval_dir):

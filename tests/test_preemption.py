@@ -18,13 +18,12 @@ from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny
 from callbacks.preemption import (
     CALLBACK_CLASS_PATH,
     SLURM_ENVIRONMENT_CLASS_PATH,
-    ignore_preemption_signals,
-    parse_signal,
     preemption_additions,
     slurm_job_id,
 )
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.run_directory import RunDirectory
+from str_lightning.signals import ignore_preemption_signals, parse_signal
 
 REPO = Path(__file__).resolve().parents[1]
 PREEMPTION = {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1"}}
