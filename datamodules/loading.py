@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_JOINTS = "spin49"
 GROUPS = ("2d", "3d")
+WINDOWS = "windows"  # a weight: the split's number of training windows
 WORKER_START_METHOD = "forkserver"
 
 
