@@ -14,6 +14,7 @@ state.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -73,6 +74,19 @@ def worker_options(num_workers: int) -> dict[str, Any]:
         multiprocessing.forkserver.ensure_running()
     return {"num_workers": num_workers, "multiprocessing_context": context,
             "persistent_workers": True, "worker_init_fn": preemption_worker_init()}
+
+
+@atexit.register  # registered after multiprocessing's own exit handler, so it runs before it
+def _kill_leftover_workers() -> None:
+    """Kill the daemonic children (DataLoader workers) still alive at interpreter exit.
+
+    multiprocessing's exit handler terminates them with SIGTERM and then joins them, but the
+    workers ignore SIGTERM (so that a group-wide SIGTERM reaches only the training process):
+    persistent workers still alive at exit would make that join wait forever. A worker holds
+    nothing to save, so SIGKILL is what its termination would have been."""
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.kill()
 
 
 @dataclass

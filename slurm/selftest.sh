@@ -204,12 +204,7 @@ model:
     monitor: val/synthetic/pa_mpjpe
     eval_protocols: {synthetic-dark: synthetic}
 data:
-  train_datasets:
-    - {path: $data/train, weight: 1.0, group: 3d}
-    - {path: $data/train-2d, weight: 1.0, group: 2d}
-  val_datasets: {synthetic: $data/val}
-  test_datasets: {synthetic: $data/test, synthetic-dark: $data/test-dark}
-  motion_dataset: $data/motion
+  root: $data  # every split of configs/data/synthetic.yaml, read below this directory
   batch_size: 8
   steps_per_epoch: 10
   # Workers start from a forkserver, never forked from a DDP rank (docs/slurm.md).

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from data_helpers import make_clip
-from training_helpers import tiny_config, write_config
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from datamodules.schema import ShardWriter, iterate_clips, read_manifest
 from str_lightning.app.cli import main
@@ -32,6 +32,7 @@ from str_lightning.app.video.frames import (
     read_boxes,
 )
 from str_lightning.geometry import crop_camera_to_image, project_pinhole, project_to_crop
+from str_lightning.run_directory import RunDirectory
 
 WIDTH, HEIGHT, FRAMES, FPS = 160, 128, 14, 10.0
 BOXED = [*range(6), *range(8, 14)]  # frames 6 and 7 have no box: two sequences
@@ -231,7 +232,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
     config = tiny_config(root, root / "runs", "tcmr", max_steps=1, steps_per_epoch=1)
     config["data"]["train_datasets"] = [{"path": str(root / "train"), "weight": 1.0, "group": "3d"}]
     STRLightningCLI(args=["fit", "--config", str(write_config(config, root / "fit.yaml"))])
-    return root / "runs" / "tiny" / "run" / "checkpoints" / "last.ckpt", config
+    return RunDirectory(tiny_run_dir(root / "runs")).last_checkpoint, config
 
 
 @pytest.fixture(scope="module")
