@@ -232,9 +232,10 @@ check_train_then_test() {
   fi
   state=$(wait_for_job "$test" 300)
   local out=$work/jobs/selftest-test-$test.out
-  if [ "$state" = COMPLETED ] && grep -q "test/synthetic/pa_mpjpe" "$out" \
-     && grep -q "test/synthetic-dark/pa_mpjpe" "$out"; then
-    pass "test.sbatch: job $test tested the best checkpoint: $(grep -m1 -o 'test/synthetic/pa_mpjpe[^0-9]*[0-9.e+-]*' "$out" | tr -s ' │|' ' ')"
+  # the console's per-dataset tables: "test · <dataset> · <n> frames", then "PA-MPJPE <x> mm"
+  if [ "$state" = COMPLETED ] && grep -q "^test · synthetic · " "$out" \
+     && grep -q "^test · synthetic-dark · " "$out"; then
+    pass "test.sbatch: job $test tested the best checkpoint: synthetic $(grep -A1 "^test · synthetic · " "$out" | grep -m1 -o 'PA-MPJPE *[0-9.]* mm' | tr -s ' ')"
   else
     fail "test.sbatch: job $test state $state, see $out"
   fi
