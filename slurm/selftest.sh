@@ -269,10 +269,13 @@ check_preemption() {
   scontrol update JobId="$job" StartTime=now
   local state
   state=$(wait_for_job "$job" 900)
-  local out=$work/jobs/selftest-preempt-$job.out hpc=$run_dir/hpc_ckpt_1.ckpt
+  # The preemption saves hpc_ckpt_1; the SIGTERM with which `scontrol requeue` ends the job may
+  # save hpc_ckpt_2 a step or two later; the resumed job starts from the newest and removes older.
+  local out=$work/jobs/selftest-preempt-$job.out hpc
+  hpc=$( (compgen -G "$run_dir/hpc_ckpt_*.ckpt" || true) | sort -V | tail -n 1)
   local restarts saved final resumed_from
   restarts=$(job_field "$job" Restarts)
-  saved=$( [ -f "$hpc" ] && checkpoint_step "$hpc" || echo none)
+  saved=$( [ -n "$hpc" ] && checkpoint_step "$hpc" || echo none)
   final=$( [ -f "$run_dir/checkpoints/last.ckpt" ] && checkpoint_step "$run_dir/checkpoints/last.ckpt" || echo none)
   # The resumed segment's first logged training step (its own CSV version directory).
   resumed_from=$("$python" -c 'import csv, sys
@@ -283,7 +286,7 @@ print(min(int(r["step"]) for r in rows if r.get("train/loss")))' "$run_dir/csv/v
      && [ "$resumed_from" != none ] && [ "$resumed_from" -ge "$saved" ] \
      && [ "$resumed_from" -le $((saved + 5)) ] \
      && grep -q "hpc_ckpt_1.ckpt" "$out" && grep -q "requeued SLURM job $job" "$out"; then
-    pass "preemption: job $job saved hpc_ckpt_1 at step $saved, requeued (Restarts=$restarts), resumed (first logged step $resumed_from) and finished at step $final"
+    pass "preemption: job $job saved hpc_ckpt_1, requeued (Restarts=$restarts), resumed from $(basename "$hpc") (step $saved; first logged step $resumed_from) and finished at step $final"
   else
     fail "preemption: job $job state $state, Restarts=$restarts, hpc step $saved, resumed at $resumed_from, final step $final; see $out"
   fi
