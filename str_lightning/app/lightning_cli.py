@@ -32,6 +32,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from callbacks.console import DatasetMetricsTable
+from callbacks.predictions import add_prediction_writer
 from callbacks.preemption import preemption_additions
 from callbacks.wandb_run import (
     WandbRunInfo,
@@ -148,8 +149,6 @@ class STRLightningCLI(LightningCLI):
         if self.subcommand in (None, "fit"):
             _add_preemption_handling(config["trainer"])
         if self.subcommand == "predict":
-            from callbacks.predictions import add_prediction_writer  # callbacks import us
-
             add_prediction_writer(config["trainer"], RunDirectory(run_dir).predictions_dir)
         _configure_loggers(config["trainer"].get("logger"), config["run"], config["seed_everything"],
                            run_dir, self.subcommand)
