@@ -46,6 +46,32 @@ def saved_step(path: Path) -> int:
     return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
 
 
+def fit_then_signal_group(config_path: Path, run: RunDirectory,
+                          signum: signal.Signals) -> tuple[int, str, int]:
+    """Run ``str-lightning fit`` outside SLURM in its own process group and, once a step
+    checkpoint exists, send ``signum`` to the whole group (as a scheduler or ``kill -- -PGID``
+    does: the DataLoader worker gets it too). Returns the exit status, stderr and the newest
+    step saved before the signal."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
+        env.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config",
+                                str(config_path)], cwd=REPO, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(run.checkpoint_dir.glob("step*.ckpt")):
+            assert process.poll() is None and time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+        seen = max(saved_step(p) for p in run.checkpoint_dir.glob("step*.ckpt"))
+        os.killpg(process.pid, signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode, stderr, seen
+
+
 class SignalAtStep(Callback):
     """Sends the preemption signal to this very process when a batch at ``step`` starts."""
 
@@ -65,43 +91,27 @@ def fit(config_path: Path, *callbacks: Callback) -> STRLightningCLI:
 def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_path):
     config = preemptible_config(shards, tmp_path, max_steps=100_000)
     path = write_config(config, tmp_path / "long.yaml")
-    run_dir = tiny_run_dir(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
-        env.pop(name, None)
-    # Its own process group, so the signal reaches the DataLoader worker as under SLURM.
-    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
-                               cwd=REPO, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not list(RunDirectory(run_dir).checkpoint_dir.glob("step*.ckpt")):
-            assert process.poll() is None and time.monotonic() < deadline, "training never started"
-            time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGUSR1)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, stderr[-3000:]
-    assert list(RunDirectory(run_dir).hpc_checkpoints()) == [1]
-    assert not RunDirectory(run_dir).leftover_temporaries()  # renamed away
-    preempted_at = saved_step(RunDirectory(run_dir).hpc_checkpoint(1))
-    assert saved_step(RunDirectory(run_dir).last_checkpoint) == preempted_at  # last = newest
+    run = RunDirectory(tiny_run_dir(tmp_path))
+    returncode, stderr, _ = fit_then_signal_group(path, run, signal.SIGUSR1)
+    assert returncode == 0, stderr[-3000:]
+    assert list(run.hpc_checkpoints()) == [1]
+    assert not run.leftover_temporaries()  # renamed away
+    preempted_at = saved_step(run.hpc_checkpoint(1))
+    assert saved_step(run.last_checkpoint) == preempted_at  # last = newest
     assert 2 <= preempted_at < 1000
 
     # Resume, and get preempted again by a real signal at a known step.
     config["trainer"]["max_steps"] = preempted_at + 100
     second = fit(write_config(config, tmp_path / "second.yaml"), SignalAtStep(preempted_at + 2))
     assert second.trainer.global_step == preempted_at + 3  # continued, not restarted
-    assert saved_step(RunDirectory(run_dir).hpc_checkpoint(2)) == preempted_at + 3
+    assert saved_step(run.hpc_checkpoint(2)) == preempted_at + 3
 
     # The last resume finishes; resuming from hpc_ckpt_2 removes the older hpc_ckpt_1.
     config["trainer"]["max_steps"] = preempted_at + 5
     third = fit(write_config(config, tmp_path / "third.yaml"))
     assert third.trainer.global_step == preempted_at + 5
-    assert third.trainer.ckpt_path == str(RunDirectory(run_dir).hpc_checkpoint(2))
-    assert list(RunDirectory(run_dir).hpc_checkpoints()) == [2]
+    assert third.trainer.ckpt_path == str(run.hpc_checkpoint(2))
+    assert list(run.hpc_checkpoints()) == [2]
 
 
 def test_additions_attach_slurm_environment_only_under_slurm(monkeypatch):
@@ -147,25 +157,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_non_zero(shards, tmp_path):
     config["trainer"]["callbacks"].pop()  # the CLI adds the preemption callback itself
     path = write_config(config, tmp_path / "long.yaml")
     run = RunDirectory(tiny_run_dir(tmp_path))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
-        env.pop(name, None)
-    # SIGTERM to the whole process group (as `kill -- -PGID` or a scheduler): workers included.
-    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
-                               cwd=REPO, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not list(run.checkpoint_dir.glob("step*.ckpt")):
-            assert process.poll() is None and time.monotonic() < deadline, "training never started"
-            time.sleep(0.2)
-        seen = max(saved_step(p) for p in run.checkpoint_dir.glob("step*.ckpt"))
-        os.killpg(process.pid, signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    returncode, stderr, seen = fit_then_signal_group(path, run, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "stopped by SIGTERM" in stderr
     assert list(run.hpc_checkpoints()) == [1]
     assert saved_step(run.hpc_checkpoint(1)) >= seen
