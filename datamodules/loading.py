@@ -221,10 +221,9 @@ class TrainWindows(IterableDataset):
 
     def _check_windows_exist(self) -> None:
         length = self.config.seq_len
-        too_short = [f"{d.path} ({m.dataset}/{m.split}, longest clip "
-                     f"{_longest_clip(m.shards)} frames)"
-                     for m, d in zip(self.manifests, self.datasets)
-                     if _longest_clip(m.shards) < length]
+        longest = [(_longest_clip(m.shards), m, d) for m, d in zip(self.manifests, self.datasets)]
+        too_short = [f"{d.path} ({m.dataset}/{m.split}, longest clip {frames} frames)"
+                     for frames, m, d in longest if frames < length]
         if too_short:
             raise DataError(f"no clip is long enough for a training window of seq_len={length} "
                             f"frames in {'; '.join(too_short)}: lower seq_len or use longer "
