@@ -141,8 +141,8 @@ def test_a_random_or_no_seed_is_refused(shards, tmp_path, capsys):
     for value in ("true", "false"):
         with pytest.raises(SystemExit):
             run_cli("fit", "--config", str(config), "--seed_everything", value)
-        assert f"seed_everything must be an integer seed (it names the run directory seed<N> and " \
-               f"seeds the data stream), got {value.title()}" in capsys.readouterr().err
+        assert "seed_everything must be an integer seed (it names the run directory seed<N> and " \
+               f"seeds the data stream and the initial weights), got {value.title()}" in capsys.readouterr().err
 
 
 def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):

@@ -2,9 +2,11 @@
 
 Every run lives in ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (no timestamps; ``N`` is
 ``seed_everything``, 0 by default), shared by all ranks and by every requeue of a SLURM job;
-:class:`~str_lightning.run_directory.RunDirectory` owns its layout. The seed also
-seeds the training data stream (``data.seed`` is linked to it), so two seeds of one experiment
-differ in initialisation and data order and never share a directory. ``--ckpt_path auto``
+:class:`~str_lightning.run_directory.RunDirectory` owns its layout. The seed is also the default
+of the training data stream's seed (``data.seed``) and of the initial weights'
+(``model.init_args.init_seed``), so two seeds of one experiment differ in initialisation, data
+order and dropout and never share a directory, while two experiments run with the same seed are
+paired: same data order, same initial weights in every layer they share. ``--ckpt_path auto``
 resumes from the run's newest checkpoint by global step (or starts fresh); ``--ckpt_path best``
 tests the best one. A ``fit`` into a run directory that already has checkpoints must say
 ``--ckpt_path auto`` (continue) or ``--run.start_over true`` (archive the old run); a checkpoint
@@ -57,8 +59,8 @@ def checked_seed(seed_everything: Any) -> int:
     would give a run directory no requeue or ``--ckpt_path auto`` could find again."""
     if isinstance(seed_everything, bool) or not isinstance(seed_everything, int):
         raise TypeError(f"seed_everything must be an integer seed (it names the run directory "
-                         f"seed<N> and seeds the data stream), got {seed_everything!r}; pass e.g. "
-                         f"--seed_everything {DEFAULT_SEED}")
+                         f"seed<N> and seeds the data stream and the initial weights), got "
+                         f"{seed_everything!r}; pass e.g. --seed_everything {DEFAULT_SEED}")
     return seed_everything
 
 
@@ -113,7 +115,6 @@ class STRLightningCLI(LightningCLI):
         parser.add_argument("--run.allow_model_mismatch", type=bool, default=False,
                             help="use a --ckpt_path whose model architecture differs from the "
                             "config's; the checkpoint's own model settings are then used")
-        parser.link_arguments("seed_everything", "data.seed", compute_fn=checked_seed)
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
         parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
 
@@ -135,6 +136,11 @@ class STRLightningCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         run_guards.check_config_files(parser, args)
         super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        try:
+            checked_seed((self.config[subcommand] if subcommand else self.config)["seed_everything"])
+        except TypeError as error:
+            parser.error(str(error))
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

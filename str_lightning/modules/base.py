@@ -10,7 +10,7 @@ dataset's protocol. The body model lives inside the regressor and never enters a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -32,8 +32,10 @@ from str_lightning.evaluation.protocols import (
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
+from str_lightning.nets.initialisation import initialise_by_name
 
 EncoderFactory = Callable[[int, int], nn.Module]
+SchedulerInterval = Literal["epoch", "step"]
 EVAL_STAGES = ("val", "test")
 DEFAULT_LOSS_WEIGHTS = {"kp2d": 300.0, "kp3d": 300.0, "pose": 60.0, "shape": 0.06}
 _GT_MESH_CHUNK = 256  # frames per body-model call when building ground-truth meshes
@@ -56,6 +58,14 @@ class PoseShapeModule(LightningModule):
         supervise_auxiliary: also supervise the encoder's auxiliary features in training.
         optimizer, scheduler: injected; defaults Adam(lr 5e-5) and ReduceLROnPlateau(x0.1,
             patience 5) stepped on ``monitor`` after every validation.
+        scheduler_interval: ``"epoch"`` (after every validation; ReduceLROnPlateau reads
+            ``monitor``) or ``"step"`` (after every optimizer step, e.g. ``OneCycleLR``'s warm-up
+            and cosine decay). A scheduler argument ``total_steps`` left unset is filled with
+            the run's number of optimizer steps (``Trainer.estimated_stepping_batches``).
+        init_seed: the seed of the initial weights, drawn per layer name
+            (:func:`~str_lightning.nets.initialisation.initialise_by_name`): runs with the same
+            seed start with the same weights in every layer they share. None: the seed torch
+            was last seeded with (``seed_everything``, the run's seed).
         monitor: metric key the scheduler (and usually checkpointing) follows.
         eval_protocols: evaluation dataset name -> protocol name; names not listed use the
             protocol of the same name (``3dpw``, ``mpii3d``, ``h36m``, ``synthetic``).
@@ -84,12 +94,19 @@ class PoseShapeModule(LightningModule):
         edge_mode: str = "replicate",
         eval_window_batch: int = 128,
         allow_mannequin_on_real_data: bool = False,
+        scheduler_interval: SchedulerInterval = "epoch",
+        init_seed: int | None = None,
     ) -> None:
         super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
         self.save_hyperparameters()
         _drop_python_objects(self.hparams, ("encoder", "optimizer", "scheduler"))
-        self.encoder = encoder(feature_dim, seq_len)
-        self.regressor = Regressor(feature_dim, regressor_hidden_size, body_model=body_model)
+        self.hparams.init_seed = torch.initial_seed() if init_seed is None else init_seed
+        with torch.random.fork_rng(devices=[]):  # the draws of construction are replaced below
+            self.encoder = encoder(feature_dim, seq_len)
+            self.regressor = Regressor(feature_dim, regressor_hidden_size, body_model=body_model)
+        initialise_by_name(self, self.hparams.init_seed)
         if spin_checkpoint:
             from str_lightning.nets import load_spin_checkpoint
 
@@ -143,13 +160,22 @@ class PoseShapeModule(LightningModule):
         params = self.generator_parameters()
         optimizer = (self.optimizer_factory(params) if self.optimizer_factory
                      else torch.optim.Adam(params, lr=5e-5))
-        scheduler = (self.scheduler_factory(optimizer) if self.scheduler_factory
-                     else torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=5))
+        if self.scheduler_factory is None:
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=5)
+        else:
+            scheduler = self.scheduler_factory(optimizer, **self._schedule_length())
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor,
-                             "interval": "epoch", "strict": True},
+                             "interval": self.hparams.scheduler_interval, "strict": True},
         }
+
+    def _schedule_length(self) -> dict[str, int]:
+        """``total_steps`` for a configured scheduler that takes it but was given none."""
+        configured = getattr(self.scheduler_factory, "keywords", {})
+        if "total_steps" in configured and configured["total_steps"] is None:
+            return {"total_steps": int(self.trainer.estimated_stepping_batches)}
+        return {}
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

@@ -23,6 +23,7 @@ from torch import Tensor
 from str_lightning.body.joints import NUM_POSE_PARAMS
 from str_lightning.modules.base import PoseShapeModule
 from str_lightning.nets import MotionDiscriminator
+from str_lightning.nets.initialisation import initialise_by_name
 
 
 class VIBEModule(PoseShapeModule):
@@ -39,10 +40,12 @@ class VIBEModule(PoseShapeModule):
                  discriminator_weight_decay: float = 1e-4, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.automatic_optimization = False
-        self.discriminator = MotionDiscriminator(
-            hidden_size=discriminator_hidden_size, num_layers=discriminator_layers,
-            attention_size=discriminator_attention_size,
-        )
+        with torch.random.fork_rng(devices=[]):
+            self.discriminator = MotionDiscriminator(
+                hidden_size=discriminator_hidden_size, num_layers=discriminator_layers,
+                attention_size=discriminator_attention_size,
+            )
+        initialise_by_name(self.discriminator, self.hparams.init_seed, "discriminator")
         self._real_motion: Iterator[dict[str, Tensor]] | None = None
 
     def generator_parameters(self) -> list[torch.nn.Parameter]:
@@ -69,6 +72,8 @@ class VIBEModule(PoseShapeModule):
         gen_opt.zero_grad()
         self.manual_backward(terms["total"])
         gen_opt.step()
+        if self.hparams.scheduler_interval == "step":
+            self.lr_schedulers()[0].step()
 
         real = self._next_real_motion()[..., 3:].to(fake)
         disc_loss = weight * ((self.discriminator(real) - 1) ** 2).mean() \
@@ -83,15 +88,18 @@ class VIBEModule(PoseShapeModule):
         return terms["total"]
 
     def on_validation_end(self) -> None:
-        """Manual optimisation steps no scheduler: step the plateau schedulers once per
-        validation, when its epoch metrics have been computed."""
+        """Manual optimisation steps no scheduler: step the plateau schedulers (the
+        discriminator's, and the generator's unless it steps per batch) once per validation,
+        when its epoch metrics have been computed."""
         if self.trainer.sanity_checking:
             return
         value = self.trainer.callback_metrics.get(self.hparams.monitor)
         if value is None:
             return
-        for scheduler in self.lr_schedulers():
-            scheduler.step(value)
+        generator, discriminator = self.lr_schedulers()
+        if self.hparams.scheduler_interval == "epoch":
+            generator.step(value)
+        discriminator.step(value)
 
     def _next_real_motion(self) -> Tensor:
         if self._real_motion is None:

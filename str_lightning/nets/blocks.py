@@ -100,6 +100,9 @@ class AttentionPooling(nn.Module):
             width = attention_size
         layers += [nn.Linear(width, 1), nn.Tanh(), nn.Dropout(dropout)]
         self.attention = nn.Sequential(*layers)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
         self.attention.apply(_init_vibe_attention_linear)
 
     def forward(self, sequence: Tensor) -> Tensor:

@@ -60,6 +60,11 @@ class Regressor(nn.Module):
         self.decpose = nn.Linear(hidden_size, NUM_POSE_6D)
         self.decshape = nn.Linear(hidden_size, NUM_BETAS)
         self.deccam = nn.Linear(hidden_size, CAM_SIZE)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Start the heads small (xavier-uniform weights, gain 0.01), so the first predictions
+        stay near the mean parameters; the other layers keep their own defaults."""
         for head in (self.decpose, self.decshape, self.deccam):
             nn.init.xavier_uniform_(head.weight, gain=0.01)
 

@@ -180,8 +180,9 @@ class SpectralFilter(nn.Module):
         bins = seq_len // 2 + 1
         if mode == "learnable":
             self.num_complex_bins = bins - 1 - (seq_len % 2 == 0)
-            self.real = nn.Parameter(torch.ones(bins, feature_dim))
-            self.imag = nn.Parameter(torch.zeros(max(self.num_complex_bins, 0), feature_dim))
+            self.real = nn.Parameter(torch.empty(bins, feature_dim))
+            self.imag = nn.Parameter(torch.empty(max(self.num_complex_bins, 0), feature_dim))
+            self.reset_parameters()
         elif mode == "highpass":
             if not 0 < highpass_bins < bins:
                 raise ValueError(f"highpass_bins must be in [1, {bins - 1}] for T={seq_len}, "
@@ -192,6 +193,12 @@ class SpectralFilter(nn.Module):
         elif mode != "identity":
             raise ValueError(f"freq_filter must be 'learnable', 'identity' or 'highpass', "
                              f"got {mode!r}")
+
+    def reset_parameters(self) -> None:
+        """The learnable filter starts as the identity (W = 1)."""
+        if self.mode == "learnable":
+            nn.init.ones_(self.real)
+            nn.init.zeros_(self.imag)
 
     def response(self) -> Tensor:
         """The filter W, ``(T // 2 + 1, D)`` complex or ``(T // 2 + 1, 1)`` real."""
