@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from datamodules.loading import (
@@ -47,8 +48,12 @@ class ShardDataModule(L.LightningDataModule):
         ratio_2d: share of 2D-only windows in the global batch (``int(batch_size * ratio_2d)``).
         steps_per_epoch: training batches per epoch, on every rank.
         num_workers: DataLoader workers per rank (training and each evaluation loader).
-        shuffle_buffer: windows held in each (dataset, worker) shuffle buffer; 1 turns it off.
-        seed: base seed of the training stream (per rank, worker and epoch it is derived).
+        clip_pool: clips whose windows each (dataset, worker) stream interleaves: every window
+            comes from a random clip of the pool, so a batch spans up to that many clips (a
+            global shuffle's variety when it is well above the batch size). The pool's clips
+            are held in memory; 1 gives the windows of one clip after another.
+        seed: base seed of the training stream (per rank, worker and epoch it is derived);
+            None: the seed torch was last seeded with (``seed_everything``, the run's seed).
         skip_short_clips: skip (and count) training clips shorter than ``seq_len`` instead of
             stopping with an error.
         pin_memory: pin training batches (for GPU training).
@@ -71,8 +76,8 @@ class ShardDataModule(L.LightningDataModule):
         ratio_2d: float = 0.6,
         steps_per_epoch: int = 500,
         num_workers: int = 2,
-        shuffle_buffer: int = 1000,
-        seed: int = 0,
+        clip_pool: int = 64,
+        seed: int | None = None,
         skip_short_clips: bool = False,
         pin_memory: bool = False,
         motion_dataset: str | None = None,
@@ -96,8 +101,11 @@ class ShardDataModule(L.LightningDataModule):
         self.predict_datasets = {name: at_root(path)
                                  for name, path in (predict_datasets or {}).items()}
         self.motion_dataset = at_root(motion_dataset) if motion_dataset else None
-        self.stream_config = TrainStreamConfig(seq_len, stride, steps_per_epoch, shuffle_buffer,
-                                               seed, skip_short_clips)
+        if clip_pool < 1:
+            raise ValueError(f"ShardDataModule: clip_pool must be >= 1, got {clip_pool}")
+        seed = torch.initial_seed() if seed is None else seed
+        self.stream_config = TrainStreamConfig(seq_len, stride, steps_per_epoch, clip_pool, seed,
+                                               skip_short_clips)
         self.batch_size, self.ratio_2d = batch_size, ratio_2d
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self._train_loader: EpochLoader | None = None

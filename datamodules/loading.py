@@ -15,6 +15,7 @@ state.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -26,7 +27,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-from webdataset.filters import shuffle as shuffle_stage
 
 from datamodules.schema import (
     ClipEntry,
@@ -149,7 +149,8 @@ def rank_batch_split(batch_size: int, ratio_2d: float, world_size: int, rank: in
 
 
 def clip_frame_arrays(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Per-frame training arrays of a clip, in the batch layout (see docs/data.md)."""
+    """Per-frame training arrays of a clip, in the batch layout (see docs/data.md); features
+    keep their stored dtype (float16 halves what a clip pool holds) until collated."""
     meta, valid = clip["meta"], clip["valid"].astype(bool)
     if meta["kind"] == "motion":  # real motion for a motion prior: poses only
         return {"pose": clip["pose"], "valid": valid}
@@ -161,7 +162,7 @@ def clip_frame_arrays(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
     arrays = {name: clip[name] if name in clip else np.zeros((length, *shape), np.float32)
               for name, shape in zeros.items()}
     return {
-        "features": clip["features"].astype(np.float32), **arrays, "kp3d": kp3d,
+        "features": clip["features"], **arrays, "kp3d": kp3d,
         "w_kp2d": (valid & supervision["kp2d"]).astype(np.float32),
         "w_kp3d": (valid & supervision["kp3d"]).astype(np.float32),
         "w_smpl": (valid & supervision["smpl"]).astype(np.float32),
@@ -176,7 +177,7 @@ class TrainStreamConfig:
     seq_len: int
     stride: int
     steps_per_epoch: int
-    shuffle_buffer: int
+    clip_pool: int
     seed: int
     skip_short_clips: bool
 
@@ -187,10 +188,11 @@ class TrainWindows(IterableDataset):
     Each worker yields its ``share`` of the batches. For every (dataset, rank, worker) a shard
     stream resamples, with replacement, from that slot's part of the shard list
     (``shards[slot::slots]``, slot = rank * workers + worker; all shards when there are fewer
-    shards than slots), windows of ``seq_len`` frames are cut from each clip at ``stride`` with a
-    random phase, and pass a shuffle buffer. A batch takes ``n_2d`` windows from the 2D group and
-    ``n_3d`` from the 3D group (2D first), each window from a dataset of its group drawn by
-    weight. Randomness is seeded from (seed, rank, worker, epoch): set ``epoch`` before each
+    shards than slots), and windows of ``seq_len`` frames are cut from each clip at ``stride``
+    with a random phase. The windows of ``clip_pool`` clips are interleaved
+    (:func:`interleave_windows`), so consecutive windows come from different clips. A batch
+    takes ``n_2d`` windows from the 2D group and ``n_3d`` from the 3D group (2D first), each
+    window from a dataset of its group drawn by weight. Randomness is seeded from (seed, rank, worker, epoch): set ``epoch`` before each
     epoch (``EpochLoader`` does). The epoch lives in shared memory, so persistent workers read
     the value set in the main process when their next pass starts.
 
@@ -257,12 +259,13 @@ class TrainWindows(IterableDataset):
         shards = list(manifest.shards[slot::slots]) or list(manifest.shards)
         if _longest_clip(shards) < self.config.seq_len:  # this slot's part holds no window
             shards = [s for s in manifest.shards if _longest_clip([s]) >= self.config.seq_len]
-        windows = self._clip_windows(manifest, shards, rng)
-        buffer = self.config.shuffle_buffer
-        return shuffle_stage(buffer, min(buffer, 100), rng=rng)(windows) if buffer > 1 else windows
+        return interleave_windows(self._clip_visits(manifest, shards, rng), self.config.clip_pool,
+                                  rng)
 
-    def _clip_windows(self, manifest: Manifest, shards: list[ShardEntry],
-                      rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+    def _clip_visits(self, manifest: Manifest, shards: list[ShardEntry],
+                     rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], list[int]]]:
+        """Endless clips of random shards, each with its window starts (``stride`` apart from
+        a random phase)."""
         length, stride = self.config.seq_len, self.config.stride
         while True:
             shard = rng.choice(shards)
@@ -273,10 +276,8 @@ class TrainWindows(IterableDataset):
                 if frames < length:
                     self._short_clip(clip, frames)
                     continue
-                targets = clip_frame_arrays(clip)
                 phase = rng.randrange(min(stride, frames - length + 1))
-                for start in range(phase, frames - length + 1, stride):
-                    yield targets, start
+                yield clip_frame_arrays(clip), list(range(phase, frames - length + 1, stride))
 
     def _short_clip(self, clip: Mapping[str, Any], frames: int) -> None:
         where = f"shard {clip['__shard__']}, sample {clip['__key__']!r}"
@@ -285,6 +286,26 @@ class TrainWindows(IterableDataset):
                             f"a training window, got {frames} (set skip_short_clips to skip "
                             "such clips, or re-shard with longer clips)")
         self.skipped += 1
+
+
+def interleave_windows(clips: Iterator[tuple[dict[str, np.ndarray], list[int]]], pool_size: int,
+                       rng: random.Random) -> Iterator[tuple[dict[str, np.ndarray], int]]:
+    """Every window of every clip of ``clips`` (``(targets, starts)``, an endless stream), drawn
+    from a pool of ``pool_size`` clips: each window comes from a random clip of the pool (a
+    random one of its remaining windows), and a clip whose windows are spent is replaced by the
+    next one. Consecutive windows thus come from different clips, as in a global shuffle when
+    the pool is well above the batch size; the pool's clips are what it holds in memory."""
+    if pool_size < 1:
+        raise ValueError(f"clip_pool must be >= 1, got {pool_size}")
+    pool = [(targets, rng.sample(starts, len(starts))) for targets, starts in
+            itertools.islice(clips, pool_size)]
+    while True:
+        index = rng.randrange(len(pool))
+        targets, starts = pool[index]
+        yield targets, starts.pop()
+        if not starts:
+            targets, starts = next(clips)
+            pool[index] = targets, rng.sample(starts, len(starts))
 
 
 def _longest_clip(shards: Sequence[ShardEntry]) -> int:
@@ -296,8 +317,9 @@ def collate_windows(windows: Sequence[tuple[str, tuple[dict[str, np.ndarray], in
                     seq_len: int) -> dict[str, torch.Tensor]:
     """Stack ``(group, (targets, start))`` windows into a batch of tensors."""
     names = windows[0][1][0].keys()
-    batch = {name: torch.from_numpy(np.stack([t[name][s:s + seq_len] for _, (t, s) in windows]))
-             for name in names}
+    stacked = {name: np.stack([t[name][s:s + seq_len] for _, (t, s) in windows]) for name in names}
+    batch = {name: torch.from_numpy(array.astype(np.float32) if array.dtype == np.float16 else array)
+             for name, array in stacked.items()}
     batch["is_2d_only"] = torch.tensor([group == "2d" for group, _ in windows])
     return batch
 

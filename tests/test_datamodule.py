@@ -1,5 +1,7 @@
 """ShardDataModule: exact-once evaluation and equal training epochs on simulated ranks."""
 
+import itertools
+import random
 from collections import Counter
 
 import numpy as np
@@ -9,7 +11,7 @@ from data_helpers import FEATURE_DIM, write_split
 from torch.utils.data import DataLoader
 
 from datamodules.datamodule import ShardDataModule
-from datamodules.loading import rank_batch_split
+from datamodules.loading import interleave_windows, rank_batch_split
 from datamodules.schema import ClipError, iterate_clips, read_manifest
 
 UNEVEN_LENGTHS = [41, 3, 17, 1, 29, 8, 8, 60, 2, 13, 5]  # 11 sequences, 4 shards of <= 3
@@ -83,7 +85,7 @@ def test_rank_batch_split_keeps_the_global_19_13_split():
 
 def train_module(train_dirs, **options) -> ShardDataModule:
     defaults = {"seq_len": 16, "stride": 4, "batch_size": 12, "ratio_2d": 0.5,
-                "steps_per_epoch": 5, "num_workers": 0, "shuffle_buffer": 20}
+                "steps_per_epoch": 5, "num_workers": 0, "clip_pool": 4}
     return ShardDataModule(
         train_datasets=[{"path": str(train_dirs / "3d"), "weight": 1.0, "group": "3d"},
                         {"path": str(train_dirs / "2d"), "weight": 1.0, "group": "2d"}],
@@ -131,7 +133,7 @@ def test_train_windows_are_contiguous_frames_of_one_clip(train_dirs):
 def test_short_training_clip_is_an_error_or_a_counted_skip(tmp_path):
     write_split(tmp_path / "d", [20, 5, 20], per_shard=3)
     options = {"train_datasets": [{"path": str(tmp_path / "d")}], "seq_len": 16,
-               "batch_size": 2, "steps_per_epoch": 3, "num_workers": 0, "shuffle_buffer": 1}
+               "batch_size": 2, "steps_per_epoch": 3, "num_workers": 0, "clip_pool": 1}
     with pytest.raises(ClipError, match=r"shard train-000000.tar, sample 'video1__000000': "
                                         r"expected at least seq_len=16 frames .* got 5"):
         list(ShardDataModule(**options).train_loader_for(0, 1))
@@ -210,3 +212,18 @@ def test_lightning_fit_runs_fixed_epochs_and_every_val_sequence(train_dirs, eval
     assert trainer.global_step == 6 and data.state_dict()["epoch"] == 2
     assert Counter(probe.sequences) == Counter({f"video{i}__000000": 2
                                                 for i in range(len(UNEVEN_LENGTHS))})
+
+
+def test_interleaving_gives_each_window_of_a_clip_once_and_mixes_the_pool():
+    clips = (({"clip": index}, list(range(10))) for index in itertools.count())
+    windows = list(itertools.islice(interleave_windows(clips, 8, random.Random(0)), 800))
+    drawn = [(targets["clip"], start) for targets, start in windows]
+    assert len(set(drawn)) == len(drawn)  # no window twice
+    per_clip = Counter(clip for clip, _ in drawn)
+    assert max(per_clip.values()) == 10 and sum(n == 10 for n in per_clip.values()) >= 60
+    spread = [len({clip for clip, _ in drawn[i:i + 8]}) for i in range(0, 800, 8)]
+    assert np.mean(spread) > 4  # a block of 8 windows comes from several clips
+
+    one_at_a_time = itertools.islice(interleave_windows(
+        (({"clip": index}, list(range(10))) for index in itertools.count()), 1, random.Random(0)), 30)
+    assert [targets["clip"] for targets, _ in one_at_a_time] == [i // 10 for i in range(30)]

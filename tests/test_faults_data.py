@@ -106,7 +106,7 @@ def test_check_and_readers_refuse_a_shard_cut_after_indexing(split, tmp_path, ca
     with pytest.raises(ShardError, match="truncated"):
         list(iterate_clips(work, validate=False))
     data = ShardDataModule(train_datasets=[{"path": str(work)}], seq_len=4, batch_size=2,
-                           steps_per_epoch=2, num_workers=0, shuffle_buffer=1)
+                           steps_per_epoch=2, num_workers=0, clip_pool=1)
     with pytest.raises(ShardError, match="truncated"):
         list(data.train_loader_for(0, 1))
 
@@ -212,7 +212,7 @@ def test_training_refuses_frames_the_manifest_lists_wrongly(split, tmp_path):
     edit_first_clip_frames(manifest)
     path.write_text(json.dumps(manifest))
     data = ShardDataModule(train_datasets=[{"path": str(work)}], seq_len=4, batch_size=2,
-                           steps_per_epoch=3, num_workers=0, shuffle_buffer=1)
+                           steps_per_epoch=3, num_workers=0, clip_pool=1)
     with pytest.raises(ShardError, match="expected 8 frames as the manifest lists, got 5"):
         list(data.train_loader_for(0, 1))
 
@@ -241,7 +241,7 @@ def test_skip_short_clips_without_a_long_enough_clip_fails_fast(tmp_path, num_wo
     data = ShardDataModule(train_datasets=[{"path": str(tmp_path / "long")},
                                            {"path": str(tmp_path / "short")}],
                            seq_len=16, batch_size=2, steps_per_epoch=2, skip_short_clips=True,
-                           num_workers=num_workers, shuffle_buffer=1)
+                           num_workers=num_workers, clip_pool=1)
     with deadline(60), pytest.raises(DataError) as refused:
         data.train_loader_for(0, 1)
     message = str(refused.value)
@@ -255,7 +255,7 @@ def test_a_rank_whose_shards_hold_no_window_reads_the_shards_that_do(tmp_path):
     write_split(tmp_path / "d", [30, 5, 30, 6], per_shard=1)
     data = ShardDataModule(train_datasets=[{"path": str(tmp_path / "d")}], seq_len=16,
                            batch_size=4, steps_per_epoch=3, skip_short_clips=True,
-                           num_workers=0, shuffle_buffer=1)
+                           num_workers=0, clip_pool=1)
     with deadline(60):
         batches = list(data.train_loader_for(1, 2))  # rank 1 of 2: shards 1 and 3 (short)
     assert len(batches) == 3 and all(b["features"].shape == (2, 16, 6) for b in batches)
@@ -286,7 +286,7 @@ def test_workers_survive_the_preemption_signal_sent_to_every_process(tmp_path):
     workers and their forkserver must not die of it (the next epoch still runs)."""
     write_split(tmp_path / "d", [30, 30, 30, 30], per_shard=1)
     data = ShardDataModule(train_datasets=[{"path": str(tmp_path / "d")}], seq_len=8,
-                           batch_size=2, steps_per_epoch=4, num_workers=2, shuffle_buffer=1)
+                           batch_size=2, steps_per_epoch=4, num_workers=2, clip_pool=1)
     received = []
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
     try:
