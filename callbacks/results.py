@@ -1,19 +1,29 @@
-"""Per-dataset test results as a table at test end (rank 0 only).
+"""Per-dataset test results and what was tested, at test end (rank 0 only).
 
-:class:`DatasetResultsTable` writes ``<run dir>/results/test_results.csv`` (one row per test dataset:
-the protocol's metrics, the number of evaluated frames, the global step, the checkpoint and the
-seed of ``seed_everything``) —
-the file ``str-lightning compare`` reads first — and logs the same rows as a W&B table
-``results/test`` when a WandbLogger is attached. A later test of the same run overwrites it.
+:class:`DatasetResultsTable` writes two files into the run directory, the record that
+``str-lightning compare`` reads:
+
+- ``results/test_config.yaml``: the configuration of this test (as the CLI saved it);
+- ``results/test_results.csv``: one row per test dataset with the protocol's metrics, the number
+  of evaluated frames, the checkpoint the weights came from and its global step (both empty
+  when none was loaded), a SHA-256 of the tested weights and the seed of ``seed_everything``.
+
+The CSV is written last, so a test that dies in between leaves no results that claim another
+configuration. The rows are also logged as a W&B table ``results/test`` when a WandbLogger is
+attached. A later test of the same run replaces both files. The CLI adds this callback to every
+run.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.cli import SaveConfigCallback
 
 from callbacks.wandb_run import wandb_loggers
+from str_lightning.checkpoints import read_checkpoint_meta, weights_digest
 from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics, write_results_csv
 from str_lightning.run_directory import RunDirectory
 
@@ -21,7 +31,7 @@ SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything
 
 
 class DatasetResultsTable(Callback):
-    """Write and log the per-dataset test results (see module doc)."""
+    """Write and log the per-dataset test results and their provenance (see module doc)."""
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -30,12 +40,32 @@ class DatasetResultsTable(Callback):
         results = metrics_from_keys(logged)
         if not results:
             return
-        extra = {"global_step": trainer.global_step, "checkpoint": trainer.ckpt_path or "",
+        run = RunDirectory(trainer.default_root_dir)
+        _write_text(run.results_config, tested_config(trainer))
+        checkpoint = trainer.ckpt_path
+        extra = {"global_step": read_checkpoint_meta(checkpoint)["global_step"] if checkpoint else "",
+                 "checkpoint": str(Path(checkpoint).absolute()) if checkpoint else "",
+                 "weights_sha256": weights_digest(pl_module.state_dict()),
                  "seed": os.environ.get(SEED_ENV, "")}
         rows = {name: {**values, "frames": logged.get(f"test/{name}/frames", float("nan"))}
                 for name, values in results.items()}
-        write_results_csv(RunDirectory(trainer.default_root_dir).results_csv, rows, extra)
+        write_results_csv(run.results_csv, rows, extra)
         columns = ["dataset", *ordered_metrics({m for v in rows.values() for m in v})]
         data = [[name, *(values.get(c) for c in columns[1:])] for name, values in rows.items()]
         for logger in wandb_loggers(trainer):
             logger.log_table("results/test", columns=columns, data=data)
+
+
+def tested_config(trainer: Trainer) -> str:
+    """The YAML configuration the CLI saved for this run ("" outside the CLI)."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, SaveConfigCallback):
+            return callback.parser.dump(callback.config, skip_none=False)
+    return ""
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)

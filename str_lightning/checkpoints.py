@@ -12,6 +12,7 @@ either its old complete content or the new complete content, whatever the file s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import pickle
@@ -49,6 +50,17 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
         "callbacks": checkpoint.get("callbacks", {}),
         "hyper_parameters": checkpoint.get("hyper_parameters", {}),
     }
+
+
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a ``state_dict``: every entry's name, dtype, shape and bytes, in name order.
+    Equal for the same weights whatever the device or the file they came from."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_atomically(checkpoint: Mapping[str, Any], path: str | Path) -> None:

@@ -7,7 +7,9 @@ holds::
     hpc_ckpt_<n>.ckpt          preemption (SIGUSR1) and SIGTERM checkpoints
     checkpoints/*.ckpt         ModelCheckpoint's periodic and best checkpoints
     checkpoints/last.ckpt      a symbolic link to the checkpoint written last
-    results/test_results.csv   the per-dataset test results of the latest test
+    results/test_results.csv   the per-dataset test results of the latest test, with the
+                               checkpoint, its global step and a hash of the tested weights
+    results/test_config.yaml   the configuration of that test
     predictions/<dataset>/     one file per sequence written by ``predict``
     quickstart.md              the results table of ``str-lightning quickstart``
     csv/version_<n>/           CSVLogger output (when a config logs there)
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 BEST = "best"
+NONE = "none"  # evaluate without a checkpoint, on purpose
 HPC_CHECKPOINT = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
 
 
@@ -84,6 +87,11 @@ class RunDirectory:
     @property
     def results_csv(self) -> Path:
         return self.path / "results" / "test_results.csv"
+
+    @property
+    def results_config(self) -> Path:
+        """The configuration of the test whose results ``results_csv`` holds."""
+        return self.path / "results" / "test_config.yaml"
 
     @property
     def predictions_dir(self) -> Path:
@@ -163,7 +171,9 @@ class RunDirectory:
 
     def resolve_ckpt_path(self, ckpt_path: str | None) -> str | None:
         """``auto`` -> the newest checkpoint or None (fresh start); ``best`` -> the best one;
-        anything else unchanged."""
+        ``none`` -> None; anything else unchanged."""
+        if ckpt_path == NONE:
+            return None
         if ckpt_path == AUTO:
             newest = self.newest_checkpoint()
             return str(newest) if newest else None

@@ -5,7 +5,9 @@
   (``--ckpt_path auto`` or one of the run's own checkpoints) or starts over
   (``--run.start_over true`` moves the old run to ``<run>.old-<timestamp>``);
 - a ``--ckpt_path`` whose model architecture (module class, encoder class and ``init_args``,
-  regressor width) differs from the config's, unless ``--run.allow_model_mismatch true``.
+  regressor width) differs from the config's, unless ``--run.allow_model_mismatch true``;
+- a ``validate``, ``test`` or ``predict`` of a model without trained weights (no ``--ckpt_path``,
+  no released or SPIN weights in the config), unless ``--ckpt_path none`` asks for it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from str_lightning.checkpoints import (
     architecture_differences,
     read_checkpoint_meta,
 )
-from str_lightning.run_directory import AUTO, RunDirectory
+from str_lightning.run_directory import AUTO, NONE, RunDirectory
 
 CONFIG_FLAGS = ("--config", "-c")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -104,6 +106,25 @@ def prepare_fit(run: RunDirectory, ckpt_path: str | None, start_over: bool) -> N
         f"files, e.g. {existing[-1].name}); starting a new fit there would mix the two runs. "
         "Continue it with --ckpt_path auto, or start over with --run.start_over true (moves the "
         f"old run to {run.path.name}.old-<timestamp>), or choose another --run.experiment.")
+
+
+# ---------------------------------------------------------------------- trained weights
+PRETRAINED_KEYS = ("released_checkpoint", "spin_checkpoint")
+
+
+def check_trained_weights(subcommand: str, ckpt_path: str | None,
+                          model_init_args: Mapping[str, Any]) -> None:
+    """Refuse to evaluate a model that would keep its random initial weights: no ``--ckpt_path``
+    and none of :data:`PRETRAINED_KEYS` in the model's ``init_args``. ``--ckpt_path none`` is
+    the explicit request to do so."""
+    if ckpt_path or any(model_init_args.get(key) for key in PRETRAINED_KEYS):
+        return
+    raise RunRefused(
+        f"{subcommand} without trained weights: no --ckpt_path and no "
+        "model.init_args.released_checkpoint or spin_checkpoint, so the model would be scored "
+        "with its random initial weights. Pass --ckpt_path best (the run's best checkpoint), "
+        f"--ckpt_path auto (its newest), a checkpoint file, or --ckpt_path {NONE} to evaluate "
+        "the untrained model on purpose.")
 
 
 # ---------------------------------------------------------------------- checkpoint model

@@ -258,9 +258,9 @@ def test_mannequin_on_data_that_is_not_the_synthetic_benchmark_is_refused(toy_sh
     config = tiny_config(toy_shards, tmp_path, max_steps=1)
     del config["model"]["init_args"]["allow_mannequin_on_real_data"]
     path = write_config(config, tmp_path / "c.yaml")
-    for stage in ("fit", "test"):
+    for stage in (["fit"], ["test", "--ckpt_path", "none"]):
         with pytest.raises(ValueError, match="not the synthetic benchmark") as error:
-            run_cli(stage, "--config", str(path))
+            run_cli(*stage, "--config", str(path))
         assert str(toy_shards / "val") in str(error.value)
         assert "allow_mannequin_on_real_data true" in str(error.value)
     allowed = run_cli("fit", "--config", str(path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ import torch
 import yaml
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
-from str_lightning.app.lightning_cli import STRLightningCLI
+from str_lightning.app.lightning_cli import STRLightningCLI, run_lightning
+from str_lightning.checkpoints import weights_digest
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
 from str_lightning.run_directory import RunDirectory
@@ -257,3 +259,46 @@ def read_test_metrics(csv_root: Path) -> dict[str, float]:
     with open(newest / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     return {k: float(v) for row in rows for k, v in row.items() if k.startswith("test/") and v}
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
+def test_evaluating_untrained_weights_is_refused_unless_asked(subcommand, shards, tmp_path, capsys):
+    config = tiny_config(shards, tmp_path)
+    config["data"]["predict_datasets"] = {"toy": str(shards / "val")}
+    path = str(write_config(config, tmp_path / "c.yaml"))
+    assert run_lightning([subcommand, "--config", path]) == 2
+    error = capsys.readouterr().err
+    assert f"{subcommand} without trained weights" in error and "--ckpt_path best" in error
+    assert not tiny_run_dir(tmp_path).exists()  # refused before anything was written
+    assert run_lightning([subcommand, "--config", path, "--ckpt_path", "none"]) == 0
+
+
+def test_the_test_record_names_checkpoint_step_weights_and_configuration(shards, tmp_path):
+    config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
+                          tmp_path / "c.yaml")
+    run_cli("fit", "--config", str(config))
+    run_cli("test", "--config", str(config), "--ckpt_path", "best", "--seed_everything", "0")
+    run = RunDirectory(tiny_run_dir(tmp_path))
+    best = Path(run.resolve_ckpt_path("best"))
+    checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+    with run.results_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["dataset"] for row in rows] == ["toy"]
+    assert rows[0]["checkpoint"] == str(best.absolute())
+    assert int(rows[0]["global_step"]) == checkpoint["global_step"]
+    assert rows[0]["weights_sha256"] == weights_digest(checkpoint["state_dict"])
+    assert rows[0]["seed"] == "0"
+    tested = yaml.safe_load(run.results_config.read_text())
+    assert tested["ckpt_path"] == str(best) and tested["seed_everything"] == 0
+    assert tested["model"]["init_args"]["encoder"]["class_path"] == "str_lightning.nets.STREncoder"
+
+
+def test_a_step_schedule_takes_the_run_length(shards, tmp_path):
+    config = tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2)
+    config["model"]["init_args"].update(
+        scheduler={"class_path": "torch.optim.lr_scheduler.OneCycleLR",
+                   "init_args": {"max_lr": 1e-3, "pct_start": 0.3, "cycle_momentum": False}},
+        scheduler_interval="step")
+    fit = run_cli("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
+    scheduler = fit.trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.total_steps == 6 and scheduler.last_epoch == 6  # stepped after every step

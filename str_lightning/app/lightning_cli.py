@@ -36,6 +36,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from callbacks.console import DatasetMetricsTable
 from callbacks.predictions import add_prediction_writer
 from callbacks.preemption import preemption_additions
+from callbacks.results import DatasetResultsTable
 from callbacks.wandb_run import (
     WandbRunInfo,
     fill_wandb_init_args,
@@ -48,7 +49,7 @@ from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
 from str_lightning.checkpoint_io import CLASS_PATH as CHECKPOINT_IO_CLASS_PATH
 from str_lightning.config_files import register_parser_mode, required_keys
 from str_lightning.modules import PoseShapeModule
-from str_lightning.run_directory import RunDirectory
+from str_lightning.run_directory import NONE, RunDirectory
 
 DEFAULT_SEED = 0
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process killed by SIGTERM
@@ -66,11 +67,13 @@ def checked_seed(seed_everything: Any) -> int:
 
 _CKPT_CHOICES = ("'auto': the run's newest checkpoint by global step; 'best': the best "
                  "checkpoint the run's ModelCheckpoint recorded; 'last'; or a file path")
+_UNTRAINED = (f"; required unless the config names released or SPIN weights ('{NONE}': "
+              "evaluate the untrained model on purpose)")
 CKPT_PATH_HELP = {
     "fit": f"checkpoint to resume from: {_CKPT_CHOICES} (auto starts fresh when the run has none)",
-    "validate": f"checkpoint to evaluate: {_CKPT_CHOICES}",
-    "test": f"checkpoint to test: {_CKPT_CHOICES}",
-    "predict": f"checkpoint to predict with: {_CKPT_CHOICES}",
+    "validate": f"checkpoint to evaluate: {_CKPT_CHOICES}{_UNTRAINED}",
+    "test": f"checkpoint to test: {_CKPT_CHOICES}{_UNTRAINED}",
+    "predict": f"checkpoint to predict with: {_CKPT_CHOICES}{_UNTRAINED}",
 }
 
 
@@ -83,7 +86,7 @@ class STRLightningCLI(LightningCLI):
         trainer_defaults = dict(trainer_defaults or {})
         callbacks = trainer_defaults.get("callbacks") or []
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-        trainer_defaults["callbacks"] = [*callbacks, DatasetMetricsTable()]
+        trainer_defaults["callbacks"] = [*callbacks, DatasetMetricsTable(), DatasetResultsTable()]
         silence_known_notices()
         super().__init__(
             model_class=PoseShapeModule,
@@ -160,17 +163,21 @@ class STRLightningCLI(LightningCLI):
                            run_dir, self.subcommand)
 
     def _parse_ckpt_path(self) -> None:
-        """Resolve ``auto``/``best``, refuse a fit that would mix runs, and refuse a checkpoint of
-        another architecture; only an allowed mismatch takes the checkpoint's model settings
-        (LightningCLI's own behaviour), otherwise the config's model is built."""
+        """Resolve ``auto``/``best``/``none``, refuse a fit that would mix runs, an evaluation of
+        untrained weights and a checkpoint of another architecture; only an allowed mismatch
+        takes the checkpoint's model settings (LightningCLI's own behaviour), otherwise the
+        config's model is built."""
         subcommand = self.config.get("subcommand")
         if subcommand is None:
             return
         config = self.config[subcommand]
         run = RunDirectory(self.run_dir)
+        requested = config.get("ckpt_path")
         if subcommand == "fit":
-            run_guards.prepare_fit(run, config.get("ckpt_path"), config["run"]["start_over"])
-        config["ckpt_path"] = run.resolve_ckpt_path(config.get("ckpt_path"))
+            run_guards.prepare_fit(run, requested, config["run"]["start_over"])
+        elif requested != NONE:
+            run_guards.check_trained_weights(subcommand, requested, config["model"]["init_args"])
+        config["ckpt_path"] = run.resolve_ckpt_path(requested)
         if config["ckpt_path"] and run_guards.check_checkpoint_model(
                 config["ckpt_path"], config["model"].as_dict(), config["run"]["allow_model_mismatch"]):
             super()._parse_ckpt_path()

@@ -72,8 +72,10 @@ def write_results_csv(path: str | Path, results: Results, extra: Mapping[str, An
     return path
 
 
-def read_results_csv(path: str | Path, extra_columns: Sequence[str] = ("frames", "global_step",
-                                                                         "checkpoint", "seed")) -> Results:
+RECORD_COLUMNS = ("frames", "global_step", "checkpoint", "weights_sha256", "seed")
+
+
+def read_results_csv(path: str | Path, extra_columns: Sequence[str] = RECORD_COLUMNS) -> Results:
     """The metrics of a file written by :func:`write_results_csv` (``extra_columns`` skipped)."""
     with Path(path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
