@@ -8,6 +8,7 @@ holds::
     checkpoints/*.ckpt         ModelCheckpoint's periodic and best checkpoints
     checkpoints/last.ckpt      a symbolic link to the checkpoint written last
     results/test_results.csv   the per-dataset test results of the latest test
+    results/test_config.yaml   the full configuration of that test
     predictions/<dataset>/     one file per sequence written by ``predict``
     quickstart.md              the results table of ``str-lightning quickstart``
     csv/version_<n>/           CSVLogger output (when a config logs there)
@@ -83,7 +84,13 @@ class RunDirectory:
 
     @property
     def results_csv(self) -> Path:
+        """The per-dataset results of the latest test (``compare``'s record of it)."""
         return self.path / "results" / "test_results.csv"
+
+    @property
+    def test_config_file(self) -> Path:
+        """The full configuration of the latest test, beside its results."""
+        return self.path / "results" / "test_config.yaml"
 
     @property
     def predictions_dir(self) -> Path:
