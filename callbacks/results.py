@@ -8,8 +8,8 @@
   of evaluated frames, the checkpoint the weights came from and its global step (both empty
   when none was loaded), a SHA-256 of the tested weights and the seed of ``seed_everything``.
 
-The CSV is written last, so a test that dies in between leaves no results that claim another
-configuration. The rows are also logged as a W&B table ``results/test`` when a WandbLogger is
+Both are written by :func:`~str_lightning.reporting.compare.write_test_record`: a test that dies
+half-way leaves no results paired with another test's configuration. The rows are also logged as a W&B table ``results/test`` when a WandbLogger is
 attached. A later test of the same run replaces both files. The CLI adds this callback to every
 run.
 """
@@ -24,8 +24,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from callbacks.wandb_run import wandb_loggers
 from str_lightning.checkpoints import read_checkpoint_meta, weights_digest
-from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics, write_results_csv
-from str_lightning.run_directory import RunDirectory
+from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics, write_test_record
 
 SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything
 
@@ -40,16 +39,15 @@ class DatasetResultsTable(Callback):
         results = metrics_from_keys(logged)
         if not results:
             return
-        run = RunDirectory(trainer.default_root_dir)
-        _write_text(run.results_config, tested_config(trainer))
         checkpoint = trainer.ckpt_path
-        extra = {"global_step": read_checkpoint_meta(checkpoint)["global_step"] if checkpoint else "",
-                 "checkpoint": str(Path(checkpoint).absolute()) if checkpoint else "",
-                 "weights_sha256": weights_digest(pl_module.state_dict()),
-                 "seed": os.environ.get(SEED_ENV, "")}
         rows = {name: {**values, "frames": logged.get(f"test/{name}/frames", float("nan"))}
                 for name, values in results.items()}
-        write_results_csv(run.results_csv, rows, extra)
+        write_test_record(
+            trainer.default_root_dir, rows, tested_config(trainer),
+            global_step=read_checkpoint_meta(checkpoint)["global_step"] if checkpoint else "",
+            checkpoint=str(Path(checkpoint).absolute()) if checkpoint else "",
+            weights_sha256=weights_digest(pl_module.state_dict()),
+            seed=os.environ.get(SEED_ENV, ""))
         columns = ["dataset", *ordered_metrics({m for v in rows.values() for m in v})]
         data = [[name, *(values.get(c) for c in columns[1:])] for name, values in rows.items()]
         for logger in wandb_loggers(trainer):
@@ -62,10 +60,3 @@ def tested_config(trainer: Trainer) -> str:
         if isinstance(callback, SaveConfigCallback):
             return callback.parser.dump(callback.config, skip_none=False)
     return ""
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)

@@ -86,6 +86,7 @@ class RunDirectory:
 
     @property
     def results_csv(self) -> Path:
+        """The per-dataset results of the latest test (``compare``'s record of it)."""
         return self.path / "results" / "test_results.csv"
 
     @property

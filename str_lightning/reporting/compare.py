@@ -3,52 +3,79 @@
 Rows are configurations, each measured over seeds. A ``RUN_DIR`` is an experiment directory
 ``<run.root>/<run.project>/<run.experiment>`` (all its ``seed<N>`` run directories), one
 ``seed<N>`` run directory (several of one experiment form one row), or any other run directory
-(a row of one run). The seeds of a row must be one configuration: the same saved
-``cli_config.yaml`` in :data:`CONFIGURATION_KEYS` (model, data and training budget), else the
-command stops naming the first key that differs.
+(a row of one run).
 
-Each run directory's test results are read from, in this order of preference:
+A run counts only with the record its last test left in ``results/`` (:func:`write_test_record`):
+``test_results.csv`` (the metrics per dataset, the checkpoint the test loaded, its global step
+and weights hash, the seed) and ``test_config.yaml`` (the test's full configuration). The run's
+configuration, seed and encoder switches come from that record, never from a later command's
+``cli_config.yaml``. A run is refused, naming its directory, when it has no record, or when its
+test loaded a checkpoint that its own ``fit`` did not write (one outside the run directory), or
+none at all while the configuration names no released or SPIN weights. The seeds of a row must
+be one configuration: the same :data:`CONFIGURATION_KEYS` (model, data and training budget),
+else the command stops naming the first key that differs.
 
-1. ``results/test_results.csv``, written at test end by ``callbacks.results.DatasetResultsTable``;
-2. the CSV logger's ``csv/version_N/metrics.csv`` (newest version with test metrics; the last
-   value of each ``test/<dataset>/<metric>`` column);
-3. the newest offline W&B run under ``wandb/`` with test metrics in its summary.
+The metrics come from ``results/test_results.csv`` (``--source auto``, the default, or
+``results``), or, to cross-check it, from the CSV logger's newest ``csv/version_N/metrics.csv`` with test metrics
+(``csv``) or the newest offline W&B run with test metrics in its summary (``wandb``).
 
-The table has one row per configuration and one column per (dataset, metric), PA-MPJPE, MPJPE,
-MPVPE, Accel as in the paper's Table 1, each cell the mean ± sample standard deviation over the
-row's ``n`` seeds; ``--layout table2`` adds the ablation switches (the boolean ``init_args`` of
-the encoder that differ between the rows) as in Table 2. Every metric is an error, so the lowest
-mean of each column is set in bold. A second table gives each row's difference from a reference
-row (``--reference``, default the first) with a 95 % Welch t interval over seeds, marked
-significant when it excludes 0 (``n/a`` with fewer than two seeds on either side; docs/results.md
-explains the choice). Written as Markdown, CSV and a PNG bar chart with standard-deviation error
-bars; ``--wandb`` also logs table and chart to a W&B run.
+The first table has one row per configuration and one column per (dataset, metric), PA-MPJPE,
+MPJPE, MPVPE, Accel as in the paper's Table 1, each cell the mean ± sample standard deviation over
+the row's ``n`` seeds; ``--layout table2`` adds the ablation switches (the boolean ``init_args``
+of the encoder that differ between the rows) as in Table 2. Every metric is an error, so the
+lowest mean of each column is set in bold. The second table gives each row's difference from a
+reference row (``--reference``, default the first; row − reference) with its 95 % t interval,
+paired by seed when both rows ran the same seeds (at least two) and Welch's otherwise, marked
+significant when it excludes 0, and the minimum detectable effect of that design (80 % power,
+two-sided 5 %). ``--target-effect`` adds the seeds per row that would detect a given
+difference. Written as Markdown, CSV and a PNG forest plot of the differences; ``--wandb`` also
+logs them to a W&B run. docs/results.md explains how to read them.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import math
+import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from str_lightning.metrics import METRIC_LABELS
-from str_lightning.reporting.stats import Interval, Summary, summarize, welch_interval
+from str_lightning.metrics import METRIC_LABELS, METRIC_UNITS
+from str_lightning.reporting.stats import (
+    ALPHA,
+    PAIRED,
+    POWER,
+    Interval,
+    Summary,
+    paired_interval,
+    paired_seeds_needed,
+    summarize,
+    welch_interval,
+    welch_seeds_needed,
+)
 from str_lightning.reporting.wandb_files import offline_run_files, read_run
 from str_lightning.run_directory import RunDirectory
 
 SOURCES = ("auto", "results", "csv", "wandb")
 SEED_DIR = re.compile(r"seed(\d+)")
-CONFIDENCE = 0.95
+CONFIDENCE = 1.0 - ALPHA
 CONFIGURATION_KEYS = ("model", "data", "trainer.max_epochs", "trainer.max_steps", "trainer.precision",
                       "trainer.accumulate_grad_batches", "trainer.gradient_clip_val")
+SEED_KEYS = ("data.seed", "model.init_args.init_seed")
+"""Settings that are the run's seed when unset (None) or equal to ``seed_everything``."""
+PRETRAINED_KEYS = ("model.init_args.released_checkpoint", "model.init_args.spin_checkpoint")
+"""Settings that give a model trained weights without a checkpoint of its own."""
+RECORD_COLUMNS = ("frames", "global_step", "checkpoint", "weights_sha256", "seed")
+"""The columns of ``results/test_results.csv`` after the metrics (see :func:`write_test_record`)."""
+RETEST = "str-lightning test --config <its config> --seed_everything {seed} --ckpt_path best"
 Results = dict[str, dict[str, float]]  # dataset -> metric -> value
 
 
@@ -59,8 +86,10 @@ class CompareError(ValueError):
 # ---------------------------------------------------------------------- results files
 def write_results_csv(path: str | Path, results: Results, extra: Mapping[str, Any] | None = None) -> Path:
     """Write one row per dataset: ``dataset``, the metrics (in :data:`METRIC_LABELS` order, others
-    after them), then the ``extra`` columns (the same value on every row)."""
-    metrics = ordered_metrics({m for values in results.values() for m in values})
+    after them alphabetically, ``frames`` last), then the ``extra`` columns (the same value on
+    every row)."""
+    names = {m for values in results.values() for m in values}
+    metrics = ordered_metrics(names - {"frames"}) + ["frames"] * ("frames" in names)
     extra = dict(extra or {})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +101,36 @@ def write_results_csv(path: str | Path, results: Results, extra: Mapping[str, An
     return path
 
 
-RECORD_COLUMNS = ("frames", "global_step", "checkpoint", "weights_sha256", "seed")
+def write_test_record(run_dir: str | Path, results: Results, config: Mapping[str, Any] | str, *,
+                      global_step: int, checkpoint: str, weights_sha256: str, seed: int | str) -> RunDirectory:
+    """Write the record of a test that ``compare`` reads, in ``run_dir/results/``:
+
+    * ``test_results.csv``: one row per dataset, its metrics and ``frames`` (both in ``results``),
+      then ``global_step``, ``checkpoint`` (the absolute path of the checkpoint the test loaded,
+      ``""`` for none), ``weights_sha256`` (a hash of the tested model's ``state_dict``) and
+      ``seed`` (:data:`RECORD_COLUMNS`);
+    * ``test_config.yaml``: the test's full configuration, as the CLI saves ``cli_config.yaml``
+      (YAML text, or a mapping dumped as YAML).
+
+    The previous results file goes first and each file appears whole (written beside, then
+    renamed), so a test that dies half-way leaves no results paired with another test's config.
+    """
+    run = RunDirectory(run_dir)
+    run.results_csv.unlink(missing_ok=True)
+    text = config if isinstance(config, str) else yaml.safe_dump(dict(config), sort_keys=False)
+    _replace(run.results_config, lambda path: path.write_text(text))
+    extra = {"global_step": global_step, "checkpoint": checkpoint, "weights_sha256": weights_sha256,
+             "seed": seed}
+    _replace(run.results_csv, lambda path: write_results_csv(path, results, extra))
+    return run
+
+
+def _replace(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` through ``write`` into a hidden file beside it, then rename it over ``path``."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.parent.mkdir(parents=True, exist_ok=True)
+    write(temporary)
+    os.replace(temporary, path)
 
 
 def read_results_csv(path: str | Path, extra_columns: Sequence[str] = RECORD_COLUMNS) -> Results:
@@ -127,6 +185,82 @@ def read_wandb_offline(run_dir: Path) -> Results:
     return {}
 
 
+# ---------------------------------------------------------------------- the record of a test
+@dataclass(frozen=True)
+class RecordedTest:
+    """What a run's last test recorded: its configuration and the checkpoint it loaded (``""``:
+    none)."""
+
+    config: dict[str, Any]
+    checkpoint: str
+
+
+def read_test_record(run_dir: Path) -> RecordedTest:
+    """The record :func:`write_test_record` left in ``run_dir``. Raises :class:`CompareError`,
+    saying how to make one, when it is missing or incomplete."""
+    run = RunDirectory(run_dir)
+    retest = _retest(run_seed(run_dir, {}))
+    for path in (run.results_config, run.results_csv):
+        if not path.is_file():
+            raise CompareError(
+                f"{run_dir}: no record of its test ({path.relative_to(run_dir)} is missing); "
+                f"compare takes only runs whose test recorded what it tested: run `{retest}`")
+    with run.results_csv.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    missing = [c for c in RECORD_COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise CompareError(f"{run.results_csv}: expected the columns {list(RECORD_COLUMNS)} after "
+                           f"the metrics, missing {missing} (written before tests recorded them); "
+                           f"run `{retest}`")
+    config = yaml.safe_load(run.results_config.read_text())
+    if not isinstance(config, Mapping):
+        raise CompareError(f"{run.results_config}: expected a YAML mapping (the test's "
+                           f"configuration), got {type(config).__name__}")
+    return RecordedTest(dict(config), rows[0]["checkpoint"] if rows else "")
+
+
+def check_own_checkpoint(run_dir: Path, record: RecordedTest, seed: int | None) -> None:
+    """Raise :class:`CompareError` unless the recorded test scored weights this run trained: a
+    checkpoint inside the run directory (where it lies now, or where the test config says the
+    test ran: a run directory moved since keeps its checkpoints' old paths), or no checkpoint
+    while the config initialises the model from released or SPIN weights."""
+    retest = _retest(seed)
+    if not record.checkpoint:
+        if any(_lookup(record.config, key) for key in PRETRAINED_KEYS):
+            return
+        raise CompareError(
+            f"{run_dir}: its test loaded no checkpoint and the config names no "
+            f"{' or '.join(PRETRAINED_KEYS)}, so it scored untrained weights; run `{retest}`")
+    homes = [RunDirectory(Path(run_dir).resolve()), _tested_in(record.config, seed)]
+    if not any(home and _lies_in(Path(record.checkpoint), home) for home in homes):
+        raise CompareError(
+            f"{run_dir}: its test loaded {record.checkpoint}, which this run's own fit did not "
+            f"write (it lies outside the run directory); run `{retest}`, or leave this seed out")
+
+
+def _retest(seed: int | None) -> str:
+    return RETEST.format(seed="N" if seed is None else seed)
+
+
+def _tested_in(config: Mapping[str, Any], seed: int | None) -> RunDirectory | None:
+    """The run directory a test config names (None when its ``run`` section or seed is missing)."""
+    run = config.get("run")
+    names = [run.get(key) for key in ("root", "project", "experiment")] if isinstance(run, Mapping) else []
+    if seed is None or len(names) != 3 or not all(isinstance(name, str) for name in names):
+        return None
+    return RunDirectory.of(run, seed)
+
+
+def _lies_in(path: Path, run: RunDirectory) -> bool:
+    """Whether ``path`` lies in ``run``; a relative run directory (a relative ``run.root``)
+    counts wherever it was started from."""
+    if run.path.is_absolute():
+        return run.contains(path.resolve()) or run.contains(path)
+    tail = run.path.parts
+    return any(parent.parts[-len(tail):] == tail for parent in path.parents)
+
+
 # ---------------------------------------------------------------------- runs
 @dataclass
 class RunResults:
@@ -139,12 +273,6 @@ class RunResults:
     switches: dict[str, bool] = field(default_factory=dict)
     seed: int | None = None
     configuration: dict[str, Any] = field(default_factory=dict)
-
-
-def saved_config(run_dir: Path) -> dict[str, Any]:
-    """The run's newest saved ``cli_config.yaml`` ({} if none)."""
-    configs = sorted(run_dir.glob(f"**/{RunDirectory.CONFIG_FILENAME}"), key=lambda p: p.stat().st_mtime)
-    return (yaml.safe_load(configs[-1].read_text()) or {}) if configs else {}
 
 
 def encoder_switches(config: Mapping[str, Any]) -> dict[str, bool]:
@@ -162,13 +290,17 @@ def _lookup(config: Mapping[str, Any], dotted: str) -> Any:
     return config
 
 
-def configuration(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same configuration: the :data:`CONFIGURATION_KEYS` of their saved
-    CLI config (model, data and training budget; not the seed, run names, loggers or devices).
-    ``data.seed`` is the seed too: the CLI links it to ``seed_everything``."""
-    values = {key: _lookup(config, key) for key in CONFIGURATION_KEYS}
-    if isinstance(values.get("data"), Mapping):
-        values["data"] = {k: v for k, v in values["data"].items() if k != "seed"}
+def configuration(config: Mapping[str, Any], seed: int | None = None) -> dict[str, Any]:
+    """What makes two runs the same configuration: the :data:`CONFIGURATION_KEYS` of their test
+    config (model, data and training budget; not the seed, run names, loggers or devices). The
+    :data:`SEED_KEYS` are the seed too when unset (None: "the run's seed") or equal to ``seed``;
+    a fixed other value is part of the configuration."""
+    values = copy.deepcopy({key: _lookup(config, key) for key in CONFIGURATION_KEYS})
+    for dotted in SEED_KEYS:
+        *parents, key = dotted.split(".")
+        parent = _lookup(values, ".".join(parents))
+        if isinstance(parent, dict) and parent.get(key) in (None, seed):
+            parent.pop(key, None)
     return values
 
 
@@ -177,34 +309,44 @@ def run_seed(run_dir: Path, config: Mapping[str, Any]) -> int | None:
     seed = config.get("seed_everything")
     if isinstance(seed, int) and not isinstance(seed, bool):
         return seed
-    match = SEED_DIR.fullmatch(run_dir.name)
+    match = SEED_DIR.fullmatch(Path(run_dir).name)
     return int(match.group(1)) if match else None
 
 
-def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto") -> RunResults:
-    """The test results of ``run_dir`` from ``source`` (see the module doc; ``auto`` = the first
-    that has any). Raises :class:`CompareError` naming the files looked at when none has."""
-    run_dir = Path(run_dir)
+def read_metrics(run_dir: Path, source: str = "auto") -> tuple[Results, str]:
+    """The test metrics of ``run_dir`` from ``source`` (``auto``: the first of ``results``,
+    ``csv``, ``wandb`` that has any) and the source they came from. Raises
+    :class:`CompareError` naming the files looked at when none has."""
+    if source not in SOURCES:
+        raise CompareError(f"unknown results source {source!r}; expected one of {SOURCES}")
     results_csv = RunDirectory(run_dir).results_csv
-    if not run_dir.is_dir():
-        raise CompareError(f"run directory {run_dir} does not exist")
     readers = {
         "results": lambda: read_results_csv(results_csv) if results_csv.is_file() else {},
         "csv": lambda: read_csv_logger(run_dir),
         "wandb": lambda: read_wandb_offline(run_dir),
     }
-    if source not in SOURCES:
-        raise CompareError(f"unknown results source {source!r}; expected one of {SOURCES}")
     for kind in readers if source == "auto" else (source,):
         results = readers[kind]()
         if results:
-            config = saved_config(run_dir)
-            return RunResults(name or run_dir.name, run_dir, kind, results, encoder_switches(config),
-                              run_seed(run_dir, config), configuration(config))
+            return results, kind
     raise CompareError(
         f"{run_dir}: no test metrics found (looked at {results_csv.relative_to(run_dir)}, "
-        "csv/version_*/metrics.csv "
-        "and wandb/offline-run-*; run `str-lightning test` on it first)")
+        "csv/version_*/metrics.csv and wandb/offline-run-*; run `str-lightning test` on it first)")
+
+
+def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto") -> RunResults:
+    """The test results of ``run_dir`` (:func:`read_metrics`) with the configuration, seed and
+    switches of its test record, after checking that the test scored the run's own weights
+    (:func:`check_own_checkpoint`). Raises :class:`CompareError` naming the run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CompareError(f"run directory {run_dir} does not exist")
+    record = read_test_record(run_dir)
+    results, kind = read_metrics(run_dir, source)
+    seed = run_seed(run_dir, record.config)
+    check_own_checkpoint(run_dir, record, seed)
+    return RunResults(name or run_dir.name, run_dir, kind, results, encoder_switches(record.config),
+                      seed, configuration(record.config, seed))
 
 
 # ---------------------------------------------------------------------- groups
@@ -225,8 +367,13 @@ class RunGroup:
 
     def values(self, column: tuple[str, str]) -> list[float]:
         """The column's value of every run that has it."""
+        return list(self.values_by_seed(column).values())
+
+    def values_by_seed(self, column: tuple[str, str]) -> dict[int | None, float]:
+        """The column's value of every run that has it, by the run's seed (seeds are unique
+        within a group: :func:`check_one_configuration`)."""
         dataset, metric = column
-        return [v for r in self.runs if (v := r.results.get(dataset, {}).get(metric)) is not None]
+        return {r.seed: v for r in self.runs if (v := r.results.get(dataset, {}).get(metric)) is not None}
 
 
 def seed_directories(path: Path) -> list[Path]:
@@ -259,8 +406,11 @@ def _first_difference(a: Any, b: Any, prefix: str) -> str | None:
 
 def check_one_configuration(group: RunGroup) -> None:
     """Raise :class:`CompareError` unless the group's runs differ in nothing but their seed."""
-    seeds = [s for s in group.seeds if s is not None]
-    if len(seeds) != len(set(seeds)):
+    if None in group.seeds and len(group.runs) > 1:
+        unknown = next(r.run_dir for r in group.runs if r.seed is None)
+        raise CompareError(f"{group.name}: {unknown} records no seed_everything in its test "
+                           "config, so its seed cannot be told apart from the others'")
+    if len(group.seeds) != len(set(group.seeds)):
         raise CompareError(f"{group.name}: seed repeated among {[str(r.run_dir) for r in group.runs]}")
     first = group.runs[0]
     for run in group.runs[1:]:
@@ -299,23 +449,60 @@ def load_groups(paths: Sequence[str | Path], names: Sequence[str] | None = None,
 @dataclass
 class ComparisonTable:
     """Rows of run groups; ``columns`` are (dataset, metric); ``switch_names`` the Table-2
-    columns; differences are taken from the ``reference`` row."""
+    columns; differences are taken from the ``reference`` row (row − reference)."""
 
     groups: list[RunGroup]
     columns: list[tuple[str, str]]
     switch_names: list[str]
     reference: RunGroup
 
+    @property
+    def compared(self) -> list[RunGroup]:
+        """The rows that have a difference from the reference: all but the reference."""
+        return [g for g in self.groups if g is not self.reference]
+
     def summary(self, group: RunGroup, column: tuple[str, str]) -> Summary | None:
         values = group.values(column)
         return summarize(values) if values else None
 
+    def paired(self, group: RunGroup) -> bool:
+        """Whether ``group`` is compared with the reference seed by seed: both rows ran the same
+        seeds, at least two."""
+        seeds = group.seeds
+        return len(seeds) >= 2 and None not in seeds and sorted(seeds) == sorted(self.reference.seeds)
+
+    def pairs(self, group: RunGroup, column: tuple[str, str]) -> tuple[list[float], list[float]]:
+        """The reference's and ``group``'s values of ``column`` on the seeds both have, in seed
+        order."""
+        reference, row = self.reference.values_by_seed(column), group.values_by_seed(column)
+        seeds = sorted(set(reference) & set(row))
+        return [reference[s] for s in seeds], [row[s] for s in seeds]
+
     def interval(self, group: RunGroup, column: tuple[str, str]) -> Interval | None:
-        """95 % Welch t interval of ``group``'s mean minus the reference's (None: fewer than two
-        seeds on either side, or the reference row itself)."""
+        """95 % t interval of ``group`` minus the reference: paired by seed when
+        :meth:`paired`, Welch's otherwise (None: the reference row itself, or fewer than two
+        seeds on either side)."""
         if group is self.reference:
             return None
+        if self.paired(group):
+            return paired_interval(*self.pairs(group, column), CONFIDENCE)
         return welch_interval(self.reference.values(column), group.values(column), CONFIDENCE)
+
+    def intervals(self) -> list[Interval]:
+        """Every interval of the difference table."""
+        return [i for g in self.compared for c in self.columns if (i := self.interval(g, c))]
+
+    def seeds_needed(self, group: RunGroup, column: tuple[str, str], effect: float) -> int | None:
+        """Seeds per row that would detect a true difference of ``effect`` between ``group`` and
+        the reference with 80 % power in ``group``'s design, were the spreads what they are now
+        (None where :meth:`interval` is None)."""
+        if self.interval(group, column) is None:
+            return None
+        if self.paired(group):
+            reference, row = self.pairs(group, column)
+            return paired_seeds_needed(summarize([b - a for a, b in zip(reference, row)]).std, effect)
+        return welch_seeds_needed(self.summary(self.reference, column).std,
+                                  self.summary(group, column).std, effect)
 
     def best(self, column: tuple[str, str]) -> float | None:
         means = [s.mean for g in self.groups if (s := self.summary(g, column))]
@@ -349,9 +536,14 @@ def build_table(groups: list[RunGroup], datasets: Sequence[str] | None = None,
     return ComparisonTable(groups, columns, switches, by_name[reference] if reference else groups[0])
 
 
+# ---------------------------------------------------------------------- text
 def _header(column: tuple[str, str]) -> str:
     dataset, metric = column
     return f"{dataset} {METRIC_LABELS.get(metric, metric)} ↓"
+
+
+def _design(table: ComparisonTable, group: RunGroup) -> str:
+    return "reference" if group is table.reference else "paired t" if table.paired(group) else "Welch t"
 
 
 def format_summary(summary: Summary | None) -> str:
@@ -362,20 +554,39 @@ def format_summary(summary: Summary | None) -> str:
 
 
 def format_interval(interval: Interval | None) -> str:
-    """``+d [low, high]``, with `` *`` when significant; ``n/a`` without an interval."""
+    """``+d [low, high] (MDE m)``, `` *`` after the interval when it excludes 0; ``n/a`` without
+    an interval."""
     if interval is None:
         return "n/a"
     text = f"{interval.difference:+.1f} [{interval.low:+.1f}, {interval.high:+.1f}]"
-    return f"{text} *" if interval.significant else text
+    mark = " *" if interval.significant else ""
+    return f"{text}{mark} (MDE {interval.detectable_effect():.1f})"
+
+
+def chance_note(count: int) -> str:
+    """How many of ``count`` separate 95 % intervals would exclude 0 by chance alone."""
+    return (f"{count} interval{'s' * (count != 1)} at {CONFIDENCE:.0%}: about {ALPHA * count:.1f} "
+            f"of them would exclude 0 by chance alone if no row differed from the reference.")
 
 
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def to_markdown(table: ComparisonTable) -> str:
+def _difference_rows(table: ComparisonTable, cell: Any) -> list[str]:
+    """A Markdown table: method, design, then ``cell(group, column)`` per column (``reference``
+    on the reference row)."""
+    lines = [_row(["Method", "interval", *map(_header, table.columns)]),
+             "|" + "---|" * (2 + len(table.columns))]
+    for group in table.groups:
+        cells = [("reference" if group is table.reference else cell(group, c)) for c in table.columns]
+        lines.append(_row([group.name, _design(table, group), *cells]))
+    return lines
+
+
+def means_markdown(table: ComparisonTable) -> list[str]:
     """Mean ± std over seeds (the best mean of each column in bold, ✓/✗ for switches, ``n`` the
-    seeds per row), then each row's difference from the reference with its 95 % interval."""
+    seeds per row)."""
     header = ["Method", *table.switch_names, "n", *map(_header, table.columns)]
     lines = [_row(header), "|" + "---|" * len(header)]
     for group in table.groups:
@@ -388,25 +599,56 @@ def to_markdown(table: ComparisonTable) -> str:
             best = summary is not None and summary.mean == table.best(column)
             cells.append(f"**{text}**" if best else text)
         lines.append(_row(cells))
-    caption = (f"Difference from {table.reference.name} (row − {table.reference.name}; "
-               f"{CONFIDENCE:.0%} Welch t interval over seeds; * = the interval excludes 0):")
-    lines += ["", caption, "", _row(["Method", *map(_header, table.columns)]),
-              "|" + "---|" * (1 + len(table.columns))]
-    for group in table.groups:
-        cells = [group.name]
-        for column in table.columns:
-            cells.append("reference" if group is table.reference
-                         else format_interval(table.interval(group, column)))
-        lines.append(_row(cells))
+    return lines
+
+
+def differences_markdown(table: ComparisonTable) -> list[str]:
+    """Each row's difference from the reference with its interval and detectable effect, under a
+    caption that says how to read them."""
+    ref = table.reference.name
+    caption = (
+        f"Difference from {ref} (row − {ref}; negative = lower error than {ref}) with its "
+        f"{CONFIDENCE:.0%} t interval over seeds and, in brackets, the minimum detectable effect "
+        f"(MDE: the smallest true difference these seeds detect with {POWER:.0%} power at a "
+        f"two-sided {ALPHA:.0%} level). Interval `paired t`: the row ran the same seeds as {ref} "
+        "and is compared seed by seed; `Welch t`: compared as independent samples. * = "
+        "significant (the interval excludes 0); without *, the difference is not significant "
+        "and the interval is the range the seeds leave open. n/a: fewer than two seeds on "
+        "either side.")
+    return [caption, "", *_difference_rows(table, lambda g, c: format_interval(table.interval(g, c))),
+            "", chance_note(len(table.intervals()))]
+
+
+def seeds_needed_markdown(table: ComparisonTable, effect: float) -> list[str]:
+    """Per row and column, the seeds that would detect a difference of ``effect``."""
+    def cell(group: RunGroup, column: tuple[str, str]) -> str:
+        needed = table.seeds_needed(group, column, effect)
+        return "n/a" if needed is None else str(needed)
+
+    ref = table.reference.name
+    caption = (f"Seeds per row that would detect a true difference of {effect:g} (in each metric's "
+               f"unit) from {ref} with {POWER:.0%} power at a two-sided {ALPHA:.0%} level, were the "
+               f"spreads what they are now (paired t: seeds run by both rows; Welch t: as many "
+               f"seeds in {ref} as in the row):")
+    return [caption, "", *_difference_rows(table, cell)]
+
+
+def to_markdown(table: ComparisonTable, target_effect: float | None = None) -> str:
+    """The means table, the differences table and, with ``target_effect``, the seeds it needs."""
+    lines = [*means_markdown(table), "", *differences_markdown(table)]
+    if target_effect is not None:
+        lines += ["", *seeds_needed_markdown(table, target_effect)]
     return "\n".join(lines) + "\n"
 
 
-CSV_FIELDS = ("std", "n", "diff", "ci_low", "ci_high", "significant")
+# ---------------------------------------------------------------------- files
+CSV_FIELDS = ("std", "n", "diff", "ci_low", "ci_high", "significant", "design", "mde")
 
 
 def write_csv(table: ComparisonTable, path: Path) -> Path:
     """One row per group, full precision: per column ``<dataset>/<metric>`` (the mean) and
-    ``<dataset>/<metric>/{std,n,diff,ci_low,ci_high,significant}``."""
+    ``<dataset>/<metric>/{std,n,diff,ci_low,ci_high,significant,design,mde}`` (``design``:
+    ``paired`` or ``welch``; the difference columns empty without an interval)."""
     def number(value: float | None) -> str:
         return "" if value is None else repr(value)
 
@@ -423,7 +665,8 @@ def write_csv(table: ComparisonTable, path: Path) -> Path:
                 cells += [number(summary and summary.mean), number(summary and summary.std),
                           summary.n if summary else 0]
                 cells += ([number(interval.difference), number(interval.low), number(interval.high),
-                           interval.significant] if interval else ["", "", "", ""])
+                           interval.significant, interval.design, number(interval.detectable_effect())]
+                          if interval else [""] * 6)
             writer.writerow([group.name, *(group.switches.get(k, "") for k in table.switch_names),
                              len(group.runs), " ".join(str(s) for s in group.seeds), *cells,
                              table.reference.name, " ".join(sorted({r.source for r in group.runs})),
@@ -431,47 +674,94 @@ def write_csv(table: ComparisonTable, path: Path) -> Path:
     return path
 
 
-def bar_chart(table: ComparisonTable, path: Path) -> Path:
-    """One bar group per (dataset, metric) column, one bar per row: the mean over seeds with the
-    standard deviation as error bar (none for one seed); the best mean outlined."""
+def forest_plot(table: ComparisonTable, path: Path) -> Path:
+    """The chart to read first: one panel per (dataset, metric) column, one line per row: its
+    difference from the reference (a dot, filled when significant; round when paired, square
+    when Welch) with its 95 % interval, the zero line, and ±MDE around zero shaded (a true
+    difference outside the shading is one these seeds detect with 80 % power)."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig = Figure(figsize=(max(4.0, 2.4 * len(table.columns)), 3.4))
-    axes = fig.subplots(1, len(table.columns), squeeze=False)[0]
-    colours = [f"C{i % 10}" for i in range(len(table.groups))]
+    rows, panels = table.compared, len(table.columns)
+    across = min(3, panels)
+    down = math.ceil(panels / across)
+    fig = Figure(figsize=(max(4.8, 3.3 * across), down * (0.9 + 0.32 * max(1, len(rows))) + 1.1),
+                 layout="constrained")
+    axes = fig.subplots(down, across, squeeze=False, sharey=True).ravel()
     for ax, column in zip(axes, table.columns):
-        summaries = [table.summary(g, column) for g in table.groups]
-        heights = [s.mean if s else 0.0 for s in summaries]
-        errors = [s.std if s and s.std is not None else 0.0 for s in summaries]
-        bars = ax.bar(range(len(summaries)), heights, yerr=errors, capsize=3, color=colours,
-                      error_kw={"elinewidth": 1})
-        for bar, summary in zip(bars, summaries):
-            if summary is not None and summary.mean == table.best(column):
-                bar.set_edgecolor("black")
-                bar.set_linewidth(2)
-        ax.set_xticks(range(len(summaries)), [g.name for g in table.groups], rotation=30,
-                      ha="right", fontsize=7)
-        ax.set_title(_header(column), fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
-    fig.suptitle("mean ± std over seeds", fontsize=8)
-    fig.tight_layout()
+        _forest_panel(ax, table, rows, column)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color="C3", marker="o", label="significant"),
+               Line2D([], [], color="0.4", marker="o", markerfacecolor="white", label="not significant"),
+               Line2D([], [], color="0.4", marker="o", linestyle="", label="paired t"),
+               Line2D([], [], color="0.4", marker="s", linestyle="", label="Welch t"),
+               Patch(color="0.87", label=f"±MDE ({POWER:.0%} power)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=5 if across > 1 else 3, fontsize=7,
+               frameon=False)
+    line_break = " " if across > 1 else "\n"
+    fig.suptitle(f"Difference from {table.reference.name} (row − {table.reference.name}),"
+                 f"{line_break}{CONFIDENCE:.0%} t intervals over seeds", fontsize=9)
     fig.savefig(path, dpi=110)
     return path
 
 
-def write_report(table: ComparisonTable, out: str | Path) -> dict[str, Path]:
-    """Write ``out`` (Markdown) and the CSV and PNG next to it (same stem)."""
+def _forest_panel(ax: Any, table: ComparisonTable, rows: list[RunGroup], column: tuple[str, str]) -> None:
+    for y, group in enumerate(rows):
+        interval = table.interval(group, column)
+        if interval is None:
+            ax.text(0, y, "n/a", ha="center", va="center", fontsize=7, color="0.4")
+            continue
+        mde = interval.detectable_effect()
+        ax.fill_betweenx([y - 0.35, y + 0.35], -mde, mde, color="0.87", linewidth=0)
+        colour = "C3" if interval.significant else "0.4"
+        ax.plot([interval.low, interval.high], [y, y], color=colour, linewidth=1.6)
+        ax.plot([interval.difference], [y], color=colour, marker="o" if interval.design == PAIRED else "s",
+                markerfacecolor=colour if interval.significant else "white")
+    if not rows:
+        ax.text(0.5, 0.5, "no row besides the reference", ha="center", va="center",
+                fontsize=7, transform=ax.transAxes)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [g.name for g in rows], fontsize=7)
+    ax.set_ylim(max(1, len(rows)) - 0.5, -0.5)
+    ax.set_title(_header(column), fontsize=8)
+    ax.set_xlabel(METRIC_UNITS.get(column[1], ""), fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def write_report(table: ComparisonTable, out: str | Path, target_effect: float | None = None) -> dict[str, Path]:
+    """Write ``out`` (Markdown, :func:`to_markdown`) and the CSV and PNG forest plot next to it
+    (same stem)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_markdown(table))
+    out.write_text(to_markdown(table, target_effect))
     return {"markdown": out, "csv": write_csv(table, out.with_suffix(".csv")),
-            "png": bar_chart(table, out.with_suffix(".png"))}
+            "png": forest_plot(table, out.with_suffix(".png"))}
 
 
-def push_to_wandb(table: ComparisonTable, chart: Path, project: str, name: str) -> str:
-    """Log the table (means and standard deviations) and chart to a new W&B run
+DIFFERENCE_COLUMNS = ("method", "dataset", "metric", "design", "difference", "low", "high", "mde",
+                      "significant")
+
+
+def difference_rows(table: ComparisonTable) -> list[list[Any]]:
+    """The difference table in long form, one row per (row, column) besides the reference, in
+    :data:`DIFFERENCE_COLUMNS` (``None`` where there is no interval)."""
+    rows = []
+    for group in table.compared:
+        for dataset, metric in table.columns:
+            interval = table.interval(group, (dataset, metric))
+            values = ([interval.design, interval.difference, interval.low, interval.high,
+                       interval.detectable_effect(), interval.significant] if interval else [None] * 6)
+            rows.append([group.name, dataset, metric, *values])
+    return rows
+
+
+def push_to_wandb(table: ComparisonTable, forest: Path, project: str, name: str) -> str:
+    """Log the means (``comparison/table``), the differences (``comparison/differences``,
+    :func:`difference_rows`) and the forest plot (``comparison/forest``) to a new W&B run
     (``job_type="compare"``); returns its URL or, offline, its directory. The mode follows
-    ``WANDB_MODE`` (online by default)."""
+    ``WANDB_MODE`` (online by default) and the directory ``WANDB_DIR`` as they are at the call."""
     import wandb
 
     columns = ["method", *table.switch_names, "n",
@@ -482,31 +772,45 @@ def push_to_wandb(table: ComparisonTable, chart: Path, project: str, name: str) 
         rows.append([group.name, *(group.switches.get(k) for k in table.switch_names),
                      len(group.runs), *(v for s in summaries for v in ((s.mean, s.std) if s else
                                                                         (None, None)))])
-    run = wandb.init(project=project, name=name, job_type="compare")
+    # the environment as it is now, not as it was when this process first set W&B up
+    run = wandb.init(project=project, name=name, job_type="compare",
+                     mode=os.environ.get("WANDB_MODE"), dir=os.environ.get("WANDB_DIR"))
     try:
         run.log({"comparison/table": wandb.Table(columns=columns, data=rows),
-                 "comparison/chart": wandb.Image(str(chart))})
+                 "comparison/differences": wandb.Table(columns=list(DIFFERENCE_COLUMNS),
+                                                       data=difference_rows(table)),
+                 "comparison/forest": wandb.Image(str(forest))})
         return run.url or run.dir
     finally:
         run.finish()
 
 
 # ---------------------------------------------------------------------- command
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def add_compare_command(groups: argparse._SubParsersAction) -> None:
     """Add ``compare`` to the ``str-lightning`` sub-commands (``set_defaults(run=...)``)."""
     parser = groups.add_parser(
         "compare", help="compare the test results of runs over seeds as in the paper's tables",
-        description="Read the test results of local run directories (results/test_results.csv, "
-        "the CSV logger's metrics.csv or offline W&B files; no network needed), group the seeds "
-        "of each experiment, and write a Markdown table of mean ± std over seeds (best means in "
-        "bold) with each row's difference from a reference row and its 95% Welch t interval "
-        "(* = excludes 0), a CSV and a PNG bar chart with error bars.",
+        description="Read the test record of local run directories (results/test_results.csv "
+        "and results/test_config.yaml, written by every `str-lightning test`; no network needed), "
+        "refuse a run whose test did not score its own fit's checkpoint, group the seeds of each "
+        "experiment, and write a Markdown table of mean ± std over seeds (best means in bold), "
+        "each row's difference from a reference row (row − reference) with its 95% t interval "
+        "(paired by seed when both rows ran the same seeds, Welch's otherwise; * = significant, "
+        "the interval excludes 0) and the minimum detectable effect at 80% power, a CSV and a "
+        "PNG forest plot of the differences.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
                         help="experiment directories (all their seed<N> runs), seed<N> run "
                         "directories, or other run directories")
     parser.add_argument("--out", type=Path, default=Path("comparison.md"),
-                        help="Markdown output; the .csv and .png go next to it")
+                        help="Markdown output; the .csv and the .png forest plot go next to it")
     parser.add_argument("--names", nargs="+",
                         help="row names, one per experiment (default: the experiment directory names)")
     parser.add_argument("--reference", metavar="NAME",
@@ -516,22 +820,29 @@ def add_compare_command(groups: argparse._SubParsersAction) -> None:
                         "switches that differ between runs")
     parser.add_argument("--datasets", nargs="+", help="datasets (columns) to show, in this order")
     parser.add_argument("--metrics", nargs="+", choices=list(METRIC_LABELS), help="metrics to show")
-    parser.add_argument("--source", choices=SOURCES, default="auto", help="where to read results")
-    parser.add_argument("--wandb", action="store_true", help="also log the table to W&B")
+    parser.add_argument("--target-effect", type=_positive, metavar="MM",
+                        help="also give, per row and metric, the seeds that would detect a "
+                        "difference of MM (mm/frame² for Accel) with 80%% power at the current spreads")
+    parser.add_argument("--source", choices=SOURCES, default="auto",
+                        help="where to read the metrics: results/test_results.csv (auto, results), "
+                        "or, to cross-check it, the CSV logger (csv) or offline W&B files (wandb); "
+                        "the test record is required either way")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log the tables and the forest plot to a W&B run")
     parser.add_argument("--wandb-project", default="str-lightning-compare")
     parser.set_defaults(run=run_compare)
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    """The ``compare`` command: print the Markdown table and write the report files."""
+    """The ``compare`` command: print the Markdown tables and write the report files."""
     try:
         groups = load_groups(args.run_dirs, args.names, args.source)
         table = build_table(groups, args.datasets, args.metrics, args.layout, args.reference)
     except CompareError as err:
         print(f"str-lightning compare: error: {err}", file=sys.stderr)
         return 2
-    paths = write_report(table, args.out)
-    print(to_markdown(table))
+    paths = write_report(table, args.out, args.target_effect)
+    print(to_markdown(table, args.target_effect))
     print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
     if args.wandb:
         print("wandb:", push_to_wandb(table, paths["png"], args.wandb_project, args.out.stem))
