@@ -37,24 +37,28 @@ EDGE_MODES: tuple[str, ...] = ("replicate", "tcmr")
 Predictions = Tensor | dict[str, Tensor]
 
 
-def middle_window_indices(num_frames: int, seq_len: int, edge_mode: EdgeMode = "replicate"
-                          ) -> Tensor:
-    """Frame indices ``(N, T)`` of the window that predicts each frame (middle-frame encoders)."""
+def middle_window_indices(num_frames: int, seq_len: int, edge_mode: EdgeMode = "replicate",
+                          device: torch.device | str | None = None) -> Tensor:
+    """Frame indices ``(N, T)`` of the window that predicts each frame (middle-frame encoders),
+    made on ``device`` (default: the CPU)."""
     _check_edge_mode(edge_mode)
     mid = seq_len // 2
-    padded = torch.arange(-mid, num_frames + seq_len - 1 - mid).clamp(0, num_frames - 1)
+    padded = torch.arange(-mid, num_frames + seq_len - 1 - mid, device=device).clamp(0, num_frames - 1)
     windows = padded.unfold(0, seq_len, 1)
     if edge_mode == "tcmr":
-        frames = torch.arange(num_frames)
+        frames = torch.arange(num_frames, device=device)
         leaves_sequence = (frames - mid < 0) | (frames - mid + seq_len > num_frames)
         windows = torch.where(leaves_sequence[:, None], frames[:, None], windows)
     return windows
 
 
-def chunk_indices(num_frames: int, seq_len: int) -> Tensor:
-    """Frame indices ``(ceil(N / T), T)`` of consecutive chunks, the last one padded by its end."""
+def chunk_indices(num_frames: int, seq_len: int, device: torch.device | str | None = None
+                  ) -> Tensor:
+    """Frame indices ``(ceil(N / T), T)`` of consecutive chunks, the last one padded by its end,
+    made on ``device`` (default: the CPU)."""
     num_chunks = math.ceil(num_frames / seq_len)
-    return torch.arange(num_chunks * seq_len).clamp(max=num_frames - 1).view(num_chunks, seq_len)
+    frames = torch.arange(num_chunks * seq_len, device=device)
+    return frames.clamp(max=num_frames - 1).view(num_chunks, seq_len)
 
 
 def predict_sequence(encoder: TemporalEncoder, regress: Callable[[Tensor], Predictions],
@@ -76,14 +80,13 @@ def predict_sequence(encoder: TemporalEncoder, regress: Callable[[Tensor], Predi
         raise ValueError(f"predict_sequence: batch_size must be >= 1, got {batch_size}")
     num_frames, seq_len = features.shape[0], encoder.seq_len
     if encoder.target_frames == "middle":
-        index = middle_window_indices(num_frames, seq_len, edge_mode)
+        index = middle_window_indices(num_frames, seq_len, edge_mode, features.device)
     elif encoder.target_frames == "all":
         _check_edge_mode(edge_mode)
-        index = chunk_indices(num_frames, seq_len)
+        index = chunk_indices(num_frames, seq_len, features.device)
     else:
         raise ValueError(f"encoder {type(encoder).__name__} has target_frames="
                          f"{encoder.target_frames!r}; expected 'middle' or 'all'")
-    index = index.to(features.device)
     with torch.no_grad():
         parts = [_predict_windows(encoder, regress, features[index[start:start + batch_size]])
                  for start in range(0, index.shape[0], batch_size)]

@@ -115,7 +115,7 @@ class PoseShapeModule(LightningModule):
                 if name not in self.eval_metrics[eval_stage]:
                     protocol = self.protocol(name)
                     self.eval_metrics[eval_stage][name] = build_metrics(protocol, f"{eval_stage}/{name}/")
-                    self.frame_counts[eval_stage][name] = SumMetric()
+                    self.frame_counts[eval_stage][name] = SumMetric(nan_strategy="disable")
 
     def _refuse_mannequin_on_real_data(self, datamodule: Any, stage: str) -> None:
         if self.hparams.body_model != MANNEQUIN or self.hparams.allow_mannequin_on_real_data:
@@ -224,7 +224,7 @@ class PoseShapeModule(LightningModule):
             update_metrics(metrics, pred["joints"], gt_joints, item["valid"],
                            pred.get("vertices"), gt_vertices)
             frames.update(item["valid"].sum())
-        size = max(1, int(item["valid"].sum()))
+        size = max(1, len(item["valid"]))  # metric objects ignore it; a count would wait on a GPU
         logged = dict(metrics.items(keep_base=False, copy_state=False))
         monitored = {k: v for k, v in logged.items() if k == self.hparams.monitor}
         self.log_dict({k: v for k, v in logged.items() if k not in monitored}, on_epoch=True,
