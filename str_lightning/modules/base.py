@@ -31,6 +31,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
+from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 
 EncoderFactory = Callable[[int, int], nn.Module]
@@ -141,8 +142,8 @@ class PoseShapeModule(LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = self.generator_parameters()
-        optimizer = (self.optimizer_factory(params) if self.optimizer_factory
-                     else torch.optim.Adam(params, lr=5e-5))
+        optimizer = with_fused_step(self.optimizer_factory(params) if self.optimizer_factory
+                                    else torch.optim.Adam(params, lr=5e-5))
         scheduler = (self.scheduler_factory(optimizer) if self.scheduler_factory
                      else torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=5))
         return {

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from str_lightning.body.joints import NUM_POSE_PARAMS
 from str_lightning.modules.base import PoseShapeModule
+from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import MotionDiscriminator
 
 
@@ -51,9 +52,9 @@ class VIBEModule(PoseShapeModule):
 
     def configure_optimizers(self) -> tuple[list, list]:
         generator = super().configure_optimizers()
-        discriminator = torch.optim.Adam(self.discriminator.parameters(),
-                                         lr=self.hparams.discriminator_lr,
-                                         weight_decay=self.hparams.discriminator_weight_decay)
+        discriminator = with_fused_step(torch.optim.Adam(
+            self.discriminator.parameters(), lr=self.hparams.discriminator_lr,
+            weight_decay=self.hparams.discriminator_weight_decay))
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(discriminator, factor=0.1, patience=5)
         return [generator["optimizer"], discriminator], [
             generator["lr_scheduler"], {"scheduler": plateau, "monitor": self.hparams.monitor}]
@@ -65,7 +66,8 @@ class VIBEModule(PoseShapeModule):
         self.manual_backward(terms["total"])
         gen_opt.step()
 
-        disc_loss = self.discriminator_loss(self._next_real_motion().to(fake), fake.detach())
+        real = self._next_real_motion().to(fake, non_blocking=True)  # pinned on a GPU
+        disc_loss = self.discriminator_loss(real, fake.detach())
         disc_opt.zero_grad()
         self.manual_backward(disc_loss)
         disc_opt.step()
