@@ -60,7 +60,9 @@ class PoseShapeModule(LightningModule):
         monitor: metric key the scheduler (and usually checkpointing) follows.
         eval_protocols: evaluation dataset name -> protocol name; names not listed use the
             protocol of the same name (``3dpw``, ``mpii3d``, ``h36m``, ``synthetic``).
-        edge_mode, eval_window_batch: whole-sequence inference settings (docs/evaluation.md).
+        edge_mode, eval_window_batch: whole-sequence inference settings (docs/evaluation.md);
+            ``eval_window_batch`` None: 128 windows on the CPU, the windows of 1024 predicted
+            frames on a GPU.
         allow_mannequin_on_real_data: with ``body_model: mannequin``, ``setup`` refuses data the
             datamodule reports as not the synthetic benchmark (its ``real_data_splits(stage)``):
             the mannequin is not SMPL, so its joints and meshes cannot be compared with real
@@ -83,7 +85,7 @@ class PoseShapeModule(LightningModule):
         monitor: str = "val/synthetic/pa_mpjpe",
         eval_protocols: dict[str, str] | None = None,
         edge_mode: str = "replicate",
-        eval_window_batch: int = 128,
+        eval_window_batch: int | None = None,
         allow_mannequin_on_real_data: bool = False,
     ) -> None:
         super().__init__()
