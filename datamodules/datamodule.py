@@ -56,7 +56,9 @@ class ShardDataModule(L.LightningDataModule):
             None: the seed torch was last seeded with (``seed_everything``, the run's seed).
         skip_short_clips: skip (and count) training clips shorter than ``seq_len`` instead of
             stopping with an error.
-        pin_memory: pin training batches (for GPU training).
+        pin_memory: put every batch (training, evaluation, prediction, real motion) in pinned
+            host memory, so that its copy to the GPU runs while the GPU computes (Lightning copies
+            with ``non_blocking``); None (default): when the trainer runs on a GPU.
         motion_dataset: a split with SMPL poses (kind "motion", e.g. AMASS, or any clip split
             with SMPL) whose non-overlapping ``seq_len`` windows are the real motions of the
             VIBE-like discriminator (``motion_dataloader``).
@@ -79,7 +81,7 @@ class ShardDataModule(L.LightningDataModule):
         clip_pool: int = 64,
         seed: int | None = None,
         skip_short_clips: bool = False,
-        pin_memory: bool = False,
+        pin_memory: bool | None = None,
         motion_dataset: str | None = None,
         predict_datasets: dict[str, str] | None = None,
         root: str | None = None,
@@ -188,7 +190,7 @@ class ShardDataModule(L.LightningDataModule):
         groups = sorted({d.group for d in datasets})
         counts = rank_batch_split(self.batch_size, self.ratio_2d, world_size, rank, groups)
         stream = TrainWindows(manifests, datasets, counts, self.stream_config, rank, world_size)
-        loader = EpochLoader(stream, self.num_workers, self.pin_memory)
+        loader = EpochLoader(stream, self.num_workers, self._pins_memory())
         loader.epoch = self._resume_state.get("epoch", 0)
         loader.skipped_clips = self._resume_state.get("skipped_clips", 0)
         loader.batches_consumed = self._resume_state.get("batches_consumed", 0)
@@ -214,8 +216,16 @@ class ShardDataModule(L.LightningDataModule):
     def eval_loaders_for(self, datasets: Mapping[str, str], rank: int,
                          world_size: int) -> list[DataLoader]:
         """One exact-once loader per named evaluation dataset for ``rank``."""
-        return [eval_loader(name, read_manifest(path), rank, world_size, self.num_workers)
+        return [eval_loader(name, read_manifest(path), rank, world_size, self.num_workers,
+                            self._pins_memory())
                 for name, path in datasets.items()]
+
+    def _pins_memory(self) -> bool:
+        """``pin_memory``, or whether the trainer runs on a GPU when it is None."""
+        if self.pin_memory is not None:
+            return self.pin_memory
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> EpochLoader:
         return self.train_loader_for(*self._rank_and_world())
@@ -244,7 +254,7 @@ class ShardDataModule(L.LightningDataModule):
         counts = {"2d": 0, "3d": self.batch_size // world_size}
         stream = TrainWindows([read_manifest(self.motion_dataset)], [dataset], counts, config, rank,
                               world_size)
-        return EpochLoader(stream, num_workers=0)
+        return EpochLoader(stream, num_workers=0, pin_memory=self._pins_memory())
 
     # ------------------------------------------------------------------ resume bookkeeping
 

@@ -442,11 +442,12 @@ class RankSequences(IterableDataset):
 
 
 def eval_loader(name: str, manifest: Manifest, rank: int, world_size: int,
-                num_workers: int) -> DataLoader:
-    """The loader of ``rank``: one whole sequence per batch (no batch dimension)."""
+                num_workers: int, pin_memory: bool = False) -> DataLoader:
+    """The loader of ``rank``: one whole sequence per batch (no batch dimension), pinned in
+    host memory with ``pin_memory``."""
     if manifest.kind != "clip" or not manifest.feature_dim:
         raise DataError(f"{manifest.directory}: evaluation needs kind 'clip' shards with "
                         f"features, got kind {manifest.kind!r}")
     refs = plan_sequences(manifest, world_size)[rank]
-    return DataLoader(RankSequences(name, manifest, refs), batch_size=None,
+    return DataLoader(RankSequences(name, manifest, refs), batch_size=None, pin_memory=pin_memory,
                       **worker_options(min(num_workers, len(refs))))

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from str_lightning.host_syncs import device_index
+
 _EPS = 1e-6
 
 Root = int | tuple[int, ...] | None
@@ -26,7 +28,17 @@ def align_to_root(points: torch.Tensor, root: Root) -> torch.Tensor:
     """Subtract the root (mean of the ``root`` points, ``(..., 1, 3)``) from ``points``."""
     if root is None:
         return points
-    return points - points[..., root_indices(root), :].mean(-2, keepdim=True)
+    return points - points[..., _root_selector(root, points.device), :].mean(-2, keepdim=True)
+
+
+def _root_selector(root: Root, device: torch.device) -> slice | torch.Tensor:
+    """The root points as a slice when they are consecutive (every evaluation root is), else
+    as an index on ``device``: neither copies an index from the host."""
+    indices = root_indices(root)
+    first, last = indices[0], indices[-1]
+    if indices == list(range(first, last + 1)) and (first >= 0 or last < 0):
+        return slice(first, last + 1 or None)
+    return device_index(tuple(indices), device)
 
 
 def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
@@ -169,8 +181,10 @@ def project_pinhole(points: torch.Tensor, translation: torch.Tensor, focal: floa
     """Pinhole projection of points ``(..., J, 3)`` moved by ``translation`` ``(..., 3)``
     (identity rotation): ``focal * (x, y) / z + principal_point``, ``(..., J, 2)``."""
     p = points + translation.unsqueeze(-2)
-    centre = torch.as_tensor(principal_point, dtype=p.dtype, device=p.device)
-    return focal * p[..., :2] / p[..., 2:3] + centre
+    projected = focal * p[..., :2] / p[..., 2:3]
+    if isinstance(principal_point, tuple) and not any(principal_point):
+        return projected  # no tensor made from host numbers for the crop camera's (0, 0)
+    return projected + torch.as_tensor(principal_point, dtype=p.dtype, device=p.device)
 
 
 def crop_camera_to_image(cam: torch.Tensor, crop_centre: torch.Tensor, crop_side: torch.Tensor,

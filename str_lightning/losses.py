@@ -22,10 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from str_lightning.body.joints import COMMON14, ROOTS, SPIN49
+from str_lightning.body.joints import COMMON14_IN_SPIN49, ROOTS
 from str_lightning.geometry import align_to_root, axis_angle_to_rotmat
-
-_COMMON_IN_SPIN = [SPIN49.index(name) for name in COMMON14]
 
 
 @dataclass(frozen=True)
@@ -71,8 +69,8 @@ def keypoint_2d_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 def keypoint_3d_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     """MSE over the common-14 joints of spin-49 inputs, each set centred on its mid-hip."""
     root = ROOTS["common14"]
-    pred14 = align_to_root(pred[:, _COMMON_IN_SPIN], root)
-    target14 = align_to_root(target[:, _COMMON_IN_SPIN], root)
+    pred14 = align_to_root(pred[:, COMMON14_IN_SPIN49], root)
+    target14 = align_to_root(target[:, COMMON14_IN_SPIN49], root)
     return _weighted_mean((pred14 - target14) ** 2, weight)
 
 

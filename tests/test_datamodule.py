@@ -72,6 +72,25 @@ def test_eval_item_keeps_targets_in_the_datasets_joint_set(eval_dir):
     assert item["pose"].shape == (n, 72) and item["frame_id"].dtype == torch.int64
 
 
+ACCELERATORS = ["cpu", *(["gpu"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("accelerator", ACCELERATORS)
+@pytest.mark.parametrize("pin_memory", [None, True, False])
+def test_every_loader_pins_memory_when_asked_or_when_training_on_a_gpu(eval_dir, train_dirs,
+                                                                       accelerator, pin_memory):
+    from lightning.pytorch import Trainer
+
+    data = ShardDataModule(train_datasets=[{"path": str(train_dirs / "3d"), "group": "3d"}],
+                           val_datasets={"toy": str(eval_dir)}, motion_dataset=str(train_dirs / "3d"),
+                           batch_size=4, ratio_2d=0.0, num_workers=0, pin_memory=pin_memory)
+    data.trainer = Trainer(accelerator=accelerator, devices=1, logger=False)
+    expected = pin_memory if pin_memory is not None else accelerator == "gpu"
+    loaders = [data.train_dataloader().loader, *data.val_dataloader(),
+               data.motion_dataloader().loader]
+    assert [loader.pin_memory for loader in loaders] == [expected] * 3
+
+
 def test_rank_batch_split_keeps_the_global_19_13_split():
     assert rank_batch_split(32, 0.6, 1, 0, ["2d", "3d"]) == {"2d": 19, "3d": 13}
     for world in (2, 4, 8):

@@ -84,6 +84,24 @@ def test_all_frame_chunks_give_every_frame_once_in_order(num_frames):
     assert out[:, 1].long().tolist() == chunk_last  # padding repeats the last real frame
 
 
+@pytest.mark.parametrize(("encoder", "device", "windows"), [
+    (WindowEchoEncoder(), "cpu", 128), (ChunkEchoEncoder(), "cpu", 128),
+    (WindowEchoEncoder(), "meta", 1024), (ChunkEchoEncoder(), "meta", 64)])
+def test_the_default_window_batch_is_128_windows_on_the_cpu_and_1024_frames_elsewhere(
+        encoder, device, windows):
+    sizes = []
+
+    def regress(target: Tensor) -> Tensor:
+        sizes.append(target.shape[0])
+        return target
+
+    num_frames = 2100 if encoder.target_frames == "middle" else 2100 * T
+    predict_sequence(encoder, regress, frame_numbers(num_frames).to(device))
+    frames_per_window = T if encoder.target_frames == "all" else 1
+    assert sizes[0] == windows * frames_per_window
+    assert sum(sizes) >= num_frames and set(sizes[:-1]) == {sizes[0]}
+
+
 # ---------------------------------------------------------------- real encoders
 FEATURE_DIM = 6
 

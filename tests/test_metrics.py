@@ -284,6 +284,14 @@ def test_align_to_root_uses_the_mean_of_the_root_points():
     assert torch.equal(align_to_root(points, None), points)
 
 
+@pytest.mark.parametrize("root", [0, -1, (1, 2), (-2, -1), (0, 2), (3, 1), (-1, 0), (2, 2)])
+def test_align_to_root_takes_any_root_by_slice_or_index(root):
+    points = torch.randn(2, 5, 4, 3)
+    indices = [root] if isinstance(root, int) else list(root)
+    expected = points - torch.stack([points[..., i, :] for i in indices], -2).mean(-2, keepdim=True)
+    torch.testing.assert_close(align_to_root(points, root), expected)
+
+
 def test_common14_root_is_the_mid_hip():
     from str_lightning.body.joints import ROOTS
 

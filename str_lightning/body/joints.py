@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from str_lightning.host_syncs import device_index
+
 SMPL24 = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
     "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "smpl_neck",
@@ -51,7 +53,8 @@ SPIN49 = (
     "lshoulder", "lelbow", "lwrist", "neck", "headtop",
     "hip", "thorax", "spine_h36m", "jaw_h36m", "head_h36m", "nose", "leye", "reye", "lear", "rear",
 )
-COMMON14 = SPIN49[25:39]
+COMMON14_IN_SPIN49 = slice(25, 39)  # a slice, so selecting them copies no index to the device
+COMMON14 = SPIN49[COMMON14_IN_SPIN49]
 H36M17 = (
     "hip", "lhip", "lknee", "lankle", "rhip", "rknee", "rankle", "spine_h36m", "neck", "head_h36m",
     "headtop", "lshoulder", "lelbow", "lwrist", "rshoulder", "relbow", "rwrist",
@@ -147,7 +150,9 @@ def convert_joints(joints: np.ndarray | torch.Tensor, src: str, dst: str):
     shape = (*joints.shape[:-2], len(joint_names(dst)), joints.shape[-1])
     if isinstance(joints, torch.Tensor):
         out = joints.new_zeros(shape)
-        out[..., torch.from_numpy(dst_idx), :] = joints[..., torch.from_numpy(src_idx), :]
+        dst_index, src_index = (device_index(tuple(i.tolist()), joints.device)
+                                for i in (dst_idx, src_idx))
+        out[..., dst_index, :] = joints[..., src_index, :]
     else:
         out = np.zeros(shape, dtype=joints.dtype)
         out[..., dst_idx, :] = joints[..., src_idx, :]

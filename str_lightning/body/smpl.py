@@ -1,21 +1,29 @@
-"""The SMPL body layer: smplx's SMPL plus the SPIN joint sets, with no state in checkpoints."""
+"""The SMPL body layer: smplx's SMPL plus the SPIN joint sets, with no state in checkpoints.
+
+The model's arrays are read and held by ``smplx.SMPL``; the forward pass is smplx's linear blend
+skinning (``smplx.lbs.lbs``) step for step, except that the kinematic chain is walked with the
+parents as Python ints (:class:`KinematicTree`): smplx indexes a list with elements of its
+``parents`` tensor, one host sync per joint on a GPU.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import smplx
 import torch
-from smplx.lbs import batch_rigid_transform
+from smplx.lbs import blend_shapes, transform_mat, vertices2joints
 from smplx.utils import Struct
 from torch import nn
+from torch.nn import functional
 
 from str_lightning.body.joints import SPIN49_FROM_SMPLX54, convert_joints
-from str_lightning.body.model_files import MANNEQUIN, load_body_files
+from str_lightning.body.model_files import MANNEQUIN, BodyModelFileError, load_body_files
 
 
 @dataclass
@@ -53,25 +61,46 @@ class BodyModel(nn.Module):
         self.register_buffer("j_regressor_extra", _float_tensor(files.j_regressor_extra))
         self.register_buffer("j_regressor_h36m", _float_tensor(files.j_regressor_h36m))
         self.register_buffer("spin_index", torch.tensor(SPIN49_FROM_SMPLX54, dtype=torch.long))
+        try:
+            self.kinematic_tree = KinematicTree(self.smpl.parents.tolist())
+        except ValueError as error:
+            raise BodyModelFileError(f"{self.model_path}: kintree_table: {error}") from None
         self._register_joint_vertex_subset()
         self.mean_params: dict[str, np.ndarray] = files.mean_params  # pose (144,) 6D, shape, cam
         _make_buffers_non_persistent(self)
 
     def forward(self, rotmat: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
         """Pose ``rotmat`` (B, 24, 3, 3) and shape ``betas`` (B, 10) to vertices and joints."""
-        out = self.smpl(
-            betas=betas,
-            global_orient=rotmat[:, :1],
-            body_pose=rotmat[:, 1:],
-            pose2rot=False,
-        )
-        extra = torch.einsum("jv,bvc->bjc", self.j_regressor_extra, out.vertices)
-        joints54 = torch.cat((out.joints, extra), dim=1)
+        vertices, posed_joints = self.skin(rotmat, betas)
+        landmarks = torch.index_select(vertices, 1, self.smpl.vertex_joint_selector.extra_joints_idxs)
+        extra = torch.einsum("jv,bvc->bjc", self.j_regressor_extra, vertices)
+        joints54 = torch.cat((posed_joints, landmarks, extra), dim=1)
         return BodyOutput(
-            vertices=out.vertices,
+            vertices=vertices,
             joints=joints54[:, self.spin_index],
-            smpl_joints=out.joints[:, :24],
+            smpl_joints=posed_joints,
         )
+
+    def skin(self, rotmat: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vertices ``(B, 6890, 3)`` and posed kinematic-tree joints ``(B, 24, 3)``: smplx's
+        ``lbs`` with rotation matrices, operation for operation (so the same numbers), with the
+        chain walked by :class:`KinematicTree` and without the pose correctives of a model that
+        has none (the mannequin; adding their zeros would change nothing)."""
+        smpl = self.smpl
+        batch = rotmat.shape[0]
+        shaped = smpl.v_template + blend_shapes(betas, smpl.shapedirs)
+        rest_joints = vertices2joints(smpl.J_regressor, shaped)
+        if self.has_pose_correctives:
+            eye = torch.eye(3, dtype=rotmat.dtype, device=rotmat.device)
+            pose_feature = (rotmat[:, 1:] - eye).reshape(batch, -1)
+            shaped = torch.matmul(pose_feature, smpl.posedirs).view(batch, -1, 3) + shaped
+        posed_joints, transforms = self.kinematic_tree(rotmat, rest_joints)
+        weights = smpl.lbs_weights.unsqueeze(dim=0).expand(batch, -1, -1)
+        skinning = torch.matmul(weights, transforms.view(batch, -1, 16)).view(batch, -1, 4, 4)
+        ones = torch.ones(batch, shaped.shape[1], 1, dtype=shaped.dtype, device=shaped.device)
+        homogeneous = torch.cat((shaped, ones), dim=2)
+        vertices = torch.matmul(skinning, homogeneous.unsqueeze(-1))[:, :, :3, 0]
+        return vertices, posed_joints
 
     def joints_only(self, rotmat: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
         """``forward`` without the mesh: the same joints (to float rounding), ``vertices=None``.
@@ -83,10 +112,9 @@ class BodyModel(nn.Module):
         betas and the pose features, so its coefficients are computed once. The cost no longer
         depends on the mesh size: what training needs.
         """
-        smpl = self.smpl
         batch = rotmat.shape[0]
         rest_joints = self.rest_joints(betas)
-        posed_joints, transforms = batch_rigid_transform(rotmat, rest_joints, smpl.parents)
+        posed_joints, transforms = self.kinematic_tree(rotmat, rest_joints)
         rotations, translations = transforms[..., :3, :3], transforms[..., :3, 3]
 
         landmarks = self.landmark_template + torch.einsum("bl,vcl->bvc", betas, self.landmark_shapedirs)
@@ -112,7 +140,7 @@ class BodyModel(nn.Module):
     @property
     def parents(self) -> list[int]:
         """Parent index of each of the 24 kinematic-tree joints (-1 for the root)."""
-        return [int(p) for p in self.smpl.parents]
+        return list(self.kinematic_tree.parents)
 
     def _register_joint_vertex_subset(self) -> None:
         """Buffers of ``joints_only`` (see there), computed once from the model's arrays."""
@@ -146,6 +174,44 @@ class BodyModel(nn.Module):
         """
         h36m = torch.einsum("jv,...vc->...jc", self.j_regressor_h36m, vertices)
         return h36m if joint_set == "h36m17" else convert_joints(h36m, "h36m17", joint_set)
+
+
+class KinematicTree(nn.Module):
+    """Joint rotations and rest joints to posed joints and skinning transforms.
+
+    ``smplx.lbs.batch_rigid_transform``, operation for operation, with ``parents`` held as
+    Python ints (``parents[j]`` is joint j's parent, -1 for the root; every parent comes before
+    its children): walking the chain reads no tensor on the host.
+    """
+
+    def __init__(self, parents: Sequence[int]) -> None:
+        super().__init__()
+        self.parents = tuple(int(parent) for parent in parents)
+        if not self.parents or self.parents[0] != -1 or any(
+                not 0 <= parent < joint for joint, parent in enumerate(self.parents[1:], start=1)):
+            raise ValueError(f"expected the root's parent -1 first, then each joint's parent "
+                             f"among the joints before it, got parents {list(self.parents)}")
+        self.register_buffer("parent_index", torch.tensor(self.parents[1:], dtype=torch.long),
+                             persistent=False)
+
+    def forward(self, rotmat: torch.Tensor, rest_joints: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Local rotations ``(B, J, 3, 3)`` and rest joints ``(B, J, 3)`` to the posed joints
+        ``(B, J, 3)`` and the transforms ``(B, J, 4, 4)`` that carry a rest point rigidly
+        attached to each joint to its posed place."""
+        joints = rest_joints.unsqueeze(-1)
+        offsets = joints.clone()
+        offsets[:, 1:] -= joints[:, self.parent_index]
+        local = transform_mat(rotmat.reshape(-1, 3, 3), offsets.reshape(-1, 3, 1)).reshape(
+            -1, joints.shape[1], 4, 4)
+        chain = [local[:, 0]]
+        for joint, parent in enumerate(self.parents[1:], start=1):
+            chain.append(torch.matmul(chain[parent], local[:, joint]))
+        transforms = torch.stack(chain, dim=1)
+        rest_homogeneous = functional.pad(joints, [0, 0, 0, 1])
+        relative = transforms - functional.pad(torch.matmul(transforms, rest_homogeneous),
+                                               [3, 0, 0, 0, 0, 0, 0, 0])
+        return transforms[:, :, :3, 3], relative
 
 
 def _float_tensor(array: np.ndarray) -> torch.Tensor:

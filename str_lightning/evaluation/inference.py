@@ -34,56 +34,74 @@ from str_lightning.nets.interface import TemporalEncoder
 
 EdgeMode = Literal["replicate", "tcmr"]
 EDGE_MODES: tuple[str, ...] = ("replicate", "tcmr")
+CPU_WINDOW_BATCH = 128
+GPU_FRAMES_PER_WINDOW_BATCH = 1024
 Predictions = Tensor | dict[str, Tensor]
 
 
-def middle_window_indices(num_frames: int, seq_len: int, edge_mode: EdgeMode = "replicate"
-                          ) -> Tensor:
-    """Frame indices ``(N, T)`` of the window that predicts each frame (middle-frame encoders)."""
+def middle_window_indices(num_frames: int, seq_len: int, edge_mode: EdgeMode = "replicate",
+                          device: torch.device | str | None = None) -> Tensor:
+    """Frame indices ``(N, T)`` of the window that predicts each frame (middle-frame encoders),
+    made on ``device`` (default: the CPU)."""
     _check_edge_mode(edge_mode)
     mid = seq_len // 2
-    padded = torch.arange(-mid, num_frames + seq_len - 1 - mid).clamp(0, num_frames - 1)
+    padded = torch.arange(-mid, num_frames + seq_len - 1 - mid, device=device).clamp(0, num_frames - 1)
     windows = padded.unfold(0, seq_len, 1)
     if edge_mode == "tcmr":
-        frames = torch.arange(num_frames)
+        frames = torch.arange(num_frames, device=device)
         leaves_sequence = (frames - mid < 0) | (frames - mid + seq_len > num_frames)
         windows = torch.where(leaves_sequence[:, None], frames[:, None], windows)
     return windows
 
 
-def chunk_indices(num_frames: int, seq_len: int) -> Tensor:
-    """Frame indices ``(ceil(N / T), T)`` of consecutive chunks, the last one padded by its end."""
+def chunk_indices(num_frames: int, seq_len: int, device: torch.device | str | None = None
+                  ) -> Tensor:
+    """Frame indices ``(ceil(N / T), T)`` of consecutive chunks, the last one padded by its end,
+    made on ``device`` (default: the CPU)."""
     num_chunks = math.ceil(num_frames / seq_len)
-    return torch.arange(num_chunks * seq_len).clamp(max=num_frames - 1).view(num_chunks, seq_len)
+    frames = torch.arange(num_chunks * seq_len, device=device)
+    return frames.clamp(max=num_frames - 1).view(num_chunks, seq_len)
+
+
+def default_window_batch(encoder: TemporalEncoder, device: torch.device) -> int:
+    """Windows per encoder call when none is set: ``CPU_WINDOW_BATCH`` on the CPU; on any other
+    device (a GPU) those predicting ``GPU_FRAMES_PER_WINDOW_BATCH`` frames (a middle-frame
+    encoder predicts 1 frame per window, an all-frame one T), enough to keep a GPU busy. What a
+    batch costs in memory is in docs/evaluation.md."""
+    if device.type == "cpu":
+        return CPU_WINDOW_BATCH
+    frames_per_window = encoder.seq_len if encoder.target_frames == "all" else 1
+    return max(1, GPU_FRAMES_PER_WINDOW_BATCH // frames_per_window)
 
 
 def predict_sequence(encoder: TemporalEncoder, regress: Callable[[Tensor], Predictions],
                      features: Tensor, edge_mode: EdgeMode = "replicate",
-                     batch_size: int = 128) -> Predictions:
+                     batch_size: int | None = None) -> Predictions:
     """Predictions for every frame of one sequence, in order (see the module docstring).
 
     ``encoder`` follows :class:`~str_lightning.nets.interface.TemporalEncoder` and is called
     with ``train=False`` under ``torch.no_grad()`` (its train/eval mode is left as the caller
     set it). ``regress`` maps target features ``(M, D')`` to a tensor ``(M, ...)`` or a dict of
     such tensors. ``features`` ``(N, D)``, ``N >= 1``. Windows go through the encoder
-    ``batch_size`` at a time, which bounds memory. Returns what ``regress`` returns, with
-    ``M = N``: one row per frame, frame ``i`` at row ``i``.
+    ``batch_size`` at a time (default :func:`default_window_batch`), which bounds memory.
+    Returns what ``regress`` returns, with ``M = N``: one row per frame, frame ``i`` at row ``i``.
     """
     if features.dim() != 2 or features.shape[0] == 0:
         raise ValueError(f"predict_sequence expects one sequence of features (N, D) with N >= 1, "
                          f"got shape {tuple(features.shape)}")
+    if batch_size is None:
+        batch_size = default_window_batch(encoder, features.device)
     if batch_size < 1:
         raise ValueError(f"predict_sequence: batch_size must be >= 1, got {batch_size}")
     num_frames, seq_len = features.shape[0], encoder.seq_len
     if encoder.target_frames == "middle":
-        index = middle_window_indices(num_frames, seq_len, edge_mode)
+        index = middle_window_indices(num_frames, seq_len, edge_mode, features.device)
     elif encoder.target_frames == "all":
         _check_edge_mode(edge_mode)
-        index = chunk_indices(num_frames, seq_len)
+        index = chunk_indices(num_frames, seq_len, features.device)
     else:
         raise ValueError(f"encoder {type(encoder).__name__} has target_frames="
                          f"{encoder.target_frames!r}; expected 'middle' or 'all'")
-    index = index.to(features.device)
     with torch.no_grad():
         parts = [_predict_windows(encoder, regress, features[index[start:start + batch_size]])
                  for start in range(0, index.shape[0], batch_size)]

@@ -31,6 +31,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
+from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 from str_lightning.nets.initialisation import initialise_by_name
 
@@ -69,7 +70,9 @@ class PoseShapeModule(LightningModule):
         monitor: metric key the scheduler (and usually checkpointing) follows.
         eval_protocols: evaluation dataset name -> protocol name; names not listed use the
             protocol of the same name (``3dpw``, ``mpii3d``, ``h36m``, ``synthetic``).
-        edge_mode, eval_window_batch: whole-sequence inference settings (docs/evaluation.md).
+        edge_mode, eval_window_batch: whole-sequence inference settings (docs/evaluation.md);
+            ``eval_window_batch`` None: 128 windows on the CPU, the windows of 1024 predicted
+            frames on a GPU.
         allow_mannequin_on_real_data: with ``body_model: mannequin``, ``setup`` refuses data the
             datamodule reports as not the synthetic benchmark (its ``real_data_splits(stage)``):
             the mannequin is not SMPL, so its joints and meshes cannot be compared with real
@@ -92,7 +95,7 @@ class PoseShapeModule(LightningModule):
         monitor: str = "val/synthetic/pa_mpjpe",
         eval_protocols: dict[str, str] | None = None,
         edge_mode: str = "replicate",
-        eval_window_batch: int = 128,
+        eval_window_batch: int | None = None,
         allow_mannequin_on_real_data: bool = False,
         scheduler_interval: SchedulerInterval = "epoch",
         init_seed: int | None = None,
@@ -132,7 +135,7 @@ class PoseShapeModule(LightningModule):
                 if name not in self.eval_metrics[eval_stage]:
                     protocol = self.protocol(name)
                     self.eval_metrics[eval_stage][name] = build_metrics(protocol, f"{eval_stage}/{name}/")
-                    self.frame_counts[eval_stage][name] = SumMetric()
+                    self.frame_counts[eval_stage][name] = SumMetric(nan_strategy="disable")
 
     def _refuse_mannequin_on_real_data(self, datamodule: Any, stage: str) -> None:
         if self.hparams.body_model != MANNEQUIN or self.hparams.allow_mannequin_on_real_data:
@@ -158,8 +161,8 @@ class PoseShapeModule(LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         params = self.generator_parameters()
-        optimizer = (self.optimizer_factory(params) if self.optimizer_factory
-                     else torch.optim.Adam(params, lr=5e-5))
+        optimizer = with_fused_step(self.optimizer_factory(params) if self.optimizer_factory
+                                    else torch.optim.Adam(params, lr=5e-5))
         if self.scheduler_factory is None:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=5)
         else:
@@ -250,7 +253,7 @@ class PoseShapeModule(LightningModule):
             update_metrics(metrics, pred["joints"], gt_joints, item["valid"],
                            pred.get("vertices"), gt_vertices)
             frames.update(item["valid"].sum())
-        size = max(1, int(item["valid"].sum()))
+        size = max(1, len(item["valid"]))  # metric objects ignore it; a count would wait on a GPU
         logged = dict(metrics.items(keep_base=False, copy_state=False))
         monitored = {k: v for k, v in logged.items() if k == self.hparams.monitor}
         self.log_dict({k: v for k, v in logged.items() if k not in monitored}, on_epoch=True,

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from str_lightning.body.joints import NUM_POSE_PARAMS
 from str_lightning.modules.base import PoseShapeModule
+from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import MotionDiscriminator
 from str_lightning.nets.initialisation import initialise_by_name
 
@@ -54,38 +55,51 @@ class VIBEModule(PoseShapeModule):
 
     def configure_optimizers(self) -> tuple[list, list]:
         generator = super().configure_optimizers()
-        discriminator = torch.optim.Adam(self.discriminator.parameters(),
-                                         lr=self.hparams.discriminator_lr,
-                                         weight_decay=self.hparams.discriminator_weight_decay)
+        discriminator = with_fused_step(torch.optim.Adam(
+            self.discriminator.parameters(), lr=self.hparams.discriminator_lr,
+            weight_decay=self.hparams.discriminator_weight_decay))
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(discriminator, factor=0.1, patience=5)
         return [generator["optimizer"], discriminator], [
             generator["lr_scheduler"], {"scheduler": plateau, "monitor": self.hparams.monitor}]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         gen_opt, disc_opt = self.optimizers()
-        terms, prediction = self.compute_losses(batch)
-        batch_size, seq_len = batch["features"].shape[:2]
-        fake = prediction.pose[: batch_size * seq_len].reshape(batch_size, seq_len, NUM_POSE_PARAMS)[..., 3:]
-        weight = self.hparams.adversarial_weight
-        terms["adversarial"] = weight * ((self.discriminator(fake) - 1) ** 2).mean()
-        terms["total"] = terms["total"] + terms["adversarial"]
+        terms, fake = self.generator_losses(batch)
         gen_opt.zero_grad()
         self.manual_backward(terms["total"])
         gen_opt.step()
         if self.hparams.scheduler_interval == "step":
             self.lr_schedulers()[0].step()
 
-        real = self._next_real_motion()[..., 3:].to(fake)
-        disc_loss = weight * ((self.discriminator(real) - 1) ** 2).mean() \
-            + weight * (self.discriminator(fake.detach()) ** 2).mean()
+        real = self._next_real_motion().to(fake, non_blocking=True)  # pinned on a GPU
+        disc_loss = self.discriminator_loss(real, fake.detach())
         disc_opt.zero_grad()
         self.manual_backward(disc_loss)
         disc_opt.step()
 
+        batch_size = batch["features"].shape[0]
         self.log_dict({f"train/loss/{k}": v.detach() for k, v in terms.items()}, batch_size=batch_size)
         self.log("train/loss", terms["total"].detach(), batch_size=batch_size, prog_bar=True)
         self.log("train/loss/discriminator", disc_loss.detach(), batch_size=batch_size)
         return terms["total"]
+
+    def generator_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+        """The base loss terms plus ``adversarial`` (in ``total`` too), and the predicted body
+        pose windows ``(B, T, 72)`` they were computed from."""
+        terms, prediction = self.compute_losses(batch)
+        batch_size, seq_len = batch["features"].shape[:2]
+        fake = prediction.pose[: batch_size * seq_len].reshape(batch_size, seq_len, NUM_POSE_PARAMS)
+        weight = self.hparams.adversarial_weight
+        terms["adversarial"] = weight * ((self.discriminator(fake[..., 3:]) - 1) ** 2).mean()
+        terms["total"] = terms["total"] + terms["adversarial"]
+        return terms, fake
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        """LSGAN loss of the discriminator on real and predicted pose windows ``(B, T, 72)``
+        (the global orientation is dropped here)."""
+        weight = self.hparams.adversarial_weight
+        return weight * ((self.discriminator(real[..., 3:]) - 1) ** 2).mean() \
+            + weight * (self.discriminator(fake[..., 3:]) ** 2).mean()
 
     def on_validation_end(self) -> None:
         """Manual optimisation steps no scheduler: step the plateau schedulers (the
