@@ -52,6 +52,18 @@ Before/after on this machine (2 cores, shared), same inputs:
 Both are checked against their reference formulations on random inputs in
 `tests/test_performance_equivalence.py` (rotations, PA-MPJPE with mirrored frames, the excitation).
 
+## Ready for a GPU, measured on the CPU
+
+| part | before | after | how |
+|---|---|---|---|
+| host syncs in one training step (forward, loss, backward) of STR, TCMR-like or VIBE-like | 23 scalar reads, 4 index lists copied from the host, 1 tensor made from host numbers | 0 | the body model walks its kinematic chain with Python parents (`KinematicTree`) instead of reading smplx's `parents` tensor; index lists became slices or index tensors kept on the device |
+| host syncs per window batch of whole-sequence inference | 23 scalar reads, 2 index copies (and 1 per sequence) | 0 | the same, and the window table is made on the features' device |
+| optimizer step on a GPU | torch's default: one kernel per operation over all parameters (foreach) | one kernel for the whole step (`fused=True`) where torch has it: Adam, AdamW, SGD | `str_lightning/modules/optimization.py` |
+| batches | pageable host memory | pinned when training on a GPU | `pin_memory` follows the trainer |
+
+Counted by `tests/test_host_syncs.py` (`HostSyncCounter`, on the CPU and on the `meta` device); the
+memory of each model's evaluation window batch is in docs/evaluation.md.
+
 ## Profiles (torch.profiler, self CPU time)
 
 STR training step at paper dimensions (batch 32 x 16 x 2048, forward, loss, backward, Adam):
