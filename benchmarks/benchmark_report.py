@@ -3,12 +3,15 @@
 MISS_REASONS = {
     "train_str_flops_over_matmul_peak": (
         "The STR step is dominated by GRU recurrences: each GRU step multiplies 32 hidden states "
-        "by a 1024 x 3072 matrix, one step after the other, forward and backward; GEMMs with 32 "
-        "rows run well below the 2048 x 2048 peak GEMM, and Adam's per-tensor loop over 125M "
-        "parameters does no counted FLOPs. Under load from other jobs the step and the peak GEMM "
-        "are hit unevenly (0.14 in one loaded run, 0.53 in a quiet one). What would close it: "
-        "larger batches (more GEMM rows), a fused CPU GRU (oneDNN's RNN primitive, which PyTorch "
-        "uses for LSTM only), `torch.optim.Adam(fused=True)` in PoseShapeModule, or a GPU."),
+        "by a 1024 x 3072 matrix, one step after the other, forward and backward, and the "
+        "backward computes each step's weight gradient as its own rank-32 product; GEMMs with 32 "
+        "rows run well below the 2048 x 2048 peak GEMM. With more runnable threads than cores "
+        "(other jobs), every multi-threaded step collapses far more than one large GEMM: its "
+        "thousands of small parallel regions each wait for a descheduled thread (0.25 with 2 "
+        "threads at a load of 5 on 2 cores, 0.73 with 1 thread on the same machine; "
+        "`python benchmarks/optimizer_step.py --threads 1`). What would close it: a quiet "
+        "machine, larger batches (more GEMM rows), a CPU GRU whose backward takes one weight "
+        "gradient product per sequence (about 6 % of the step), or a GPU."),
     "lightning_fit_over_bare_loop": (
         "Lightning adds a fixed cost per step (hooks, `self.log`); on a small model under a "
         "fluctuating load the 12 quick steps are too few to separate it from noise. Closed by "
@@ -48,9 +51,24 @@ Before/after on this machine (2 cores, shared), same inputs:
 |---|---|---|---|
 | PA-MPJPE, 100,000 frames, torch 1 thread, vs the numpy SVD loop | 9.7x (0.464 s) | see `pa_mpjpe_batched_vs_numpy_loop` above (0.16 s when last measured by hand, 28x) | rotation from a scaled Newton polar decomposition in a component-major (3, 3, N) layout with adjugate inverses (`geometry.procrustes_rotation`); SVD only for det(cov) <= 0 (reflections), near-singular or non-converged items; no float64 copies of the inputs and no batched 3x3 matmuls in the metric (`geometry.procrustes_errors`) |
 | STR time-domain excitation A1, forward + backward, batch 32 x 16 x 2048 | 0.75 s | 0.155 s | the mean of the frame differences telescopes: one (32 x 6144) x (6144 x 2048) product with the conv weight instead of the convolution over all 16 frames (same parameters and state_dict keys) |
+| Adam step on STR's 125M parameters, 1 thread | 0.517 s | 0.084 s | torch's fused Adam (`fused=True`, `str_lightning/modules/optimization.py`): one pass over each weight and its moments instead of seven passes and two temporaries; rounds differently (about 1e-7 relative) |
+| `train_str_flops_over_matmul_peak`, 1 thread | 0.632 (3.39 s/step) | 0.731 (3.11 s/step) | the fused Adam step; medians of 7 steps each, plain and fused taking turns, each step between two peak measurements (`python benchmarks/optimizer_step.py --threads 1 --repeats 7`, load average 5 on 2 cores) |
+| `train_str_flops_over_matmul_peak`, 2 threads, shared machine | 0.211 (16.6 s/step) | 0.249 (12.8 s/step) | the same, `--threads 2 --repeats 5`, load average 5-6 on 2 cores: both far below a quiet run (see above) |
 
-Both are checked against their reference formulations on random inputs in
+The first two are checked against their reference formulations on random inputs in
 `tests/test_performance_equivalence.py` (rotations, PA-MPJPE with mirrored frames, the excitation).
+
+## Ready for a GPU, measured on the CPU
+
+| part | before | after | how |
+|---|---|---|---|
+| host syncs in one training step (forward, loss, backward) of STR, TCMR-like or VIBE-like | 23 scalar reads, 4 index lists copied from the host, 1 tensor made from host numbers | 0 | the body model walks its kinematic chain with Python parents (`KinematicTree`) instead of reading smplx's `parents` tensor; index lists became slices or index tensors kept on the device |
+| host syncs per window batch of whole-sequence inference | 23 scalar reads, 2 index copies (and 1 per sequence) | 0 | the same, and the window table is made on the features' device |
+| optimizer step on a GPU | torch's default: one kernel per operation over all parameters (foreach) | one kernel for the whole step (`fused=True`) where torch has it: Adam, AdamW, SGD | `str_lightning/modules/optimization.py` |
+| batches | pageable host memory | pinned when training on a GPU | `pin_memory` follows the trainer |
+
+Counted by `tests/test_host_syncs.py` (`HostSyncCounter`, on the CPU and on the `meta` device); the
+memory of each model's evaluation window batch is in docs/evaluation.md.
 
 ## Profiles (torch.profiler, self CPU time)
 

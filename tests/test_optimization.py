@@ -63,3 +63,13 @@ def test_parameters_on_a_device_without_fused_steps_keep_the_plain_step(monkeypa
     optimizer = torch.optim.Adam(parameters())
     assert with_fused_step(optimizer) is optimizer
     assert optimizer.defaults["fused"] is None
+
+
+def test_the_module_trains_with_fused_adam_on_the_cpu():
+    from str_lightning.modules import PoseShapeModule
+    from str_lightning.nets import VIBEEncoder
+
+    module = PoseShapeModule(lambda dim, seq_len: VIBEEncoder(dim, seq_len, hidden_size=8),
+                             feature_dim=16, regressor_hidden_size=8)
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["fused"] is True

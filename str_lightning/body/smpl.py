@@ -71,7 +71,7 @@ class BodyModel(nn.Module):
 
     def forward(self, rotmat: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
         """Pose ``rotmat`` (B, 24, 3, 3) and shape ``betas`` (B, 10) to vertices and joints."""
-        vertices, posed_joints = self.skin(rotmat, betas)
+        vertices, posed_joints = self._skin(rotmat, betas)
         landmarks = torch.index_select(vertices, 1, self.smpl.vertex_joint_selector.extra_joints_idxs)
         extra = torch.einsum("jv,bvc->bjc", self.j_regressor_extra, vertices)
         joints54 = torch.cat((posed_joints, landmarks, extra), dim=1)
@@ -81,7 +81,7 @@ class BodyModel(nn.Module):
             smpl_joints=posed_joints,
         )
 
-    def skin(self, rotmat: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _skin(self, rotmat: torch.Tensor, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Vertices ``(B, 6890, 3)`` and posed kinematic-tree joints ``(B, 24, 3)``: smplx's
         ``lbs`` with rotation matrices, operation for operation (so the same numbers), with the
         chain walked by :class:`KinematicTree` and without the pose correctives of a model that
