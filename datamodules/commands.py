@@ -12,8 +12,8 @@ from datamodules.schema import (
     Manifest,
     ShardEntry,
     build_manifest,
+    checksum_mismatch,
     decode_sample,
-    file_sha256,
     read_manifest,
     recount_shard,
     shard_samples,
@@ -105,9 +105,9 @@ def check_shard(manifest: Manifest, shard: ShardEntry) -> Iterator[str]:
     except DataError as err:
         yield str(err)
         counted = False
-    actual = file_sha256(manifest.shard_path(shard))
-    if actual != shard.sha256:
-        yield f"shard {shard.name}: sha256 expected {shard.sha256}, got {actual}"
+    mismatch = checksum_mismatch(manifest, shard)
+    if mismatch:
+        yield mismatch
     if not counted:
         return  # a cut or miscounted shard: decoding it would only repeat the problem
     try:

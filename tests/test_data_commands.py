@@ -69,7 +69,7 @@ def test_check_reports_checksum_mismatch_and_wrong_feature_dim(tmp_path, capsys)
     write_foreign_tar(tmp_path / "a.tar", {"k0": make_clip("k0", 4, seed=5)})
     capsys.readouterr()
     assert run_data("check", str(tmp_path)) == 1
-    assert "shard a.tar: sha256 expected" in capsys.readouterr().err
+    assert f"shard {tmp_path / 'a.tar'}: sha256 expected" in capsys.readouterr().err
 
 
 def test_check_names_a_truncated_shard(tmp_path, capsys):

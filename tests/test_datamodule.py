@@ -1,5 +1,6 @@
 """ShardDataModule: exact-once evaluation and equal training epochs on simulated ranks."""
 
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -10,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from datamodules.datamodule import ShardDataModule
 from datamodules.loading import rank_batch_split
-from datamodules.schema import ClipError, iterate_clips, read_manifest
+from datamodules.schema import ClipError, DataError, ShardError, iterate_clips, read_manifest
 
 UNEVEN_LENGTHS = [41, 3, 17, 1, 29, 8, 8, 60, 2, 13, 5]  # 11 sequences, 4 shards of <= 3
 
@@ -210,3 +211,49 @@ def test_lightning_fit_runs_fixed_epochs_and_every_val_sequence(train_dirs, eval
     assert trainer.global_step == 6 and data.state_dict()["epoch"] == 2
     assert Counter(probe.sequences) == Counter({f"video{i}__000000": 2
                                                 for i in range(len(UNEVEN_LENGTHS))})
+
+
+# ----------------------------------------------------------------------------- stages, checksums
+
+
+def test_each_stage_checks_and_measures_only_the_splits_it_reads(train_dirs, eval_dir, tmp_path):
+    write_split(tmp_path / "mine", [12], split="predict", feature_dim=2048)
+    data = ShardDataModule(
+        train_datasets=[{"path": str(train_dirs / "3d")}], val_datasets={"toy": str(eval_dir)},
+        test_datasets={"gone": str(tmp_path / "gone")}, predict_datasets={"mine": str(tmp_path / "mine")},
+        motion_dataset=str(train_dirs / "3d"))
+    assert data.feature_dim_for("fit") == data.feature_dim_for("validate") == FEATURE_DIM
+    assert data.feature_dim_for("predict") == 2048  # other splits' sizes do not matter
+    with pytest.raises(DataError) as missing:
+        data.feature_dim_for("test")
+    assert f"data.test_datasets.gone: {tmp_path / 'gone'}" in str(missing.value)
+    assert "data.train_datasets" not in str(missing.value)
+    assert list(data.configured_paths("fit")) == [
+        "data.train_datasets[0]", "data.val_datasets.toy", "data.motion_dataset"]
+    assert data.stage_splits("fit") == [str(train_dirs / "3d"), str(eval_dir)]
+
+
+def flipped_copy(source, target):
+    """A copy of a split whose first shard has one byte changed (still a readable tar)."""
+    shutil.copytree(source, target)
+    shard = min(target.glob("*.tar"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    return shard
+
+
+def test_test_shards_are_verified_against_their_checksums_before_reading(eval_dir, tmp_path):
+    shard = flipped_copy(eval_dir, tmp_path / "flipped")
+    split = {"toy": str(tmp_path / "flipped")}
+    with pytest.raises(ShardError, match=rf"shard {shard}: sha256 expected [0-9a-f]{{64}} \(as "
+                                         r"manifest.json lists\), got [0-9a-f]{64}"):
+        ShardDataModule(test_datasets=split, num_workers=0).test_dataloader()
+    assert ShardDataModule(test_datasets=split, num_workers=0,
+                           verify_checksums=[]).test_dataloader()  # asked not to: read as is
+    assert ShardDataModule(val_datasets=split, num_workers=0).val_dataloader()  # default: test only
+    with pytest.raises(ShardError, match="sha256 expected"):
+        ShardDataModule(val_datasets=split, num_workers=0, verify_checksums=["val"]).val_dataloader()
+    with pytest.raises(DataError, match="verify_checksums"):
+        ShardDataModule(verify_checksums=["tset"])
+    ShardDataModule(test_datasets={"toy": str(eval_dir)}, num_workers=0).test_dataloader()

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from training_helpers import (
+    batch_fingerprints,
+    tiny_config,
+    tiny_run_dir,
+    write_config,
+    write_tiny_shards,
+)
 
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.modules import PoseShapeModule
@@ -183,6 +191,34 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     # the scheduler steps of epochs 1 and 3 are in the checkpoints (docs/training.md).
     assert before["lr_schedulers"][0]["last_epoch"] == 1
     assert after["lr_schedulers"][0]["last_epoch"] == 2
+
+
+def test_a_run_resumed_mid_epoch_trains_on_the_batches_of_the_uninterrupted_run(shards, tmp_path,
+                                                                                   caplog):
+    """The training loader is resumable: resumed from a checkpoint taken in the middle of an
+    epoch, the run trains on exactly the batches the uninterrupted run trains on (and Lightning
+    has no reason to warn that the loader is not resumable)."""
+    recorder = {"class_path": "training_helpers.BatchFingerprints"}
+
+    def fit(root: Path, max_steps: int, *args: str) -> STRLightningCLI:
+        config = tiny_config(shards, root, max_steps=max_steps, steps_per_epoch=4, every_n_steps=3)
+        config["trainer"]["callbacks"].append(recorder)
+        root.mkdir(exist_ok=True)
+        return run_cli("fit", "--config", str(write_config(config, root / f"{max_steps}.yaml")), *args)
+
+    uninterrupted = batch_fingerprints(fit(tmp_path / "whole", 10))
+    assert sorted(uninterrupted) == list(range(10))
+    first = batch_fingerprints(fit(tmp_path / "parts", 6))  # stops at batch 2 of epoch 1
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = batch_fingerprints(fit(tmp_path / "parts", 10, "--ckpt_path", "auto"))
+    assert sorted(resumed) == [6, 7, 8, 9]
+    assert {**first, **resumed} == uninterrupted
+    assert "Restored all states" in caplog.text  # Lightning's log is seen here
+    messages = [str(w.message) for w in caught] + caplog.messages
+    assert not [m for m in messages if "not resumable" in m or "weights_only" in m], messages
 
 
 def test_auto_starts_fresh_without_checkpoints(tmp_path):

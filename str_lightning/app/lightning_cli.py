@@ -10,8 +10,10 @@ tests the best one. A ``fit`` into a run directory that already has checkpoints 
 ``--ckpt_path auto`` (continue) or ``--run.start_over true`` (archive the old run); a checkpoint
 whose architecture differs from the config's model is refused unless
 ``--run.allow_model_mismatch true``. Checkpoints are written by
-:class:`~str_lightning.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the data's manifests and the window length
-from the data config, and both are linked into the model.
+:class:`~str_lightning.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the
+manifests of the splits the sub-command reads (only their directories must exist; a checkpoint
+built for another size is refused) and the window length from the data config; both are linked
+into the model.
 ``predict`` writes one file per sequence to ``predictions/`` of the run directory
 (:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
 Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,15 +118,25 @@ class STRLightningCLI(LightningCLI):
                             "config's; the checkpoint's own model settings are then used")
         parser.link_arguments("seed_everything", "data.seed", compute_fn=checked_seed)
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
-        parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
+        parser.link_arguments("data.feature_dim_for", "model.init_args.feature_dim",
+                              compute_fn=self._feature_dim, apply_on="instantiate")
 
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any],
                      subparser_kwargs: dict[str, Any]) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
         for name, parser in (self._subcommand_parsers if add_subcommands else {}).items():
             parser._option_string_actions["--ckpt_path"].help = CKPT_PATH_HELP[name]
+            # checkpoints are read without unpickling code (and Lightning need not say so)
+            parser.set_defaults(weights_only=True)
             if name in ("validate", "test"):  # DatasetMetricsTable prints the results instead
                 parser.set_defaults(verbose=False)
+
+    def _feature_dim(self, feature_dim_for: Callable[[str], int]) -> int:
+        """The feature size of the data this sub-command reads (``ShardDataModule.feature_dim_for``:
+        only its own directories are checked). Linked from the bound method, not from the data
+        module: the parser prints a link's source when it fails, and a LightningDataModule's
+        ``str`` builds every loader."""
+        return feature_dim_for(self.config.get("subcommand") or "fit")
 
     @property
     def run_dir(self) -> Path:
@@ -168,6 +181,14 @@ class STRLightningCLI(LightningCLI):
         if config["ckpt_path"] and run_guards.check_checkpoint_model(
                 config["ckpt_path"], config["model"].as_dict(), config["run"]["allow_model_mismatch"]):
             super()._parse_ckpt_path()
+
+    def after_instantiate_classes(self) -> None:
+        """Refuse a checkpoint built for features of another size than the data's, before
+        Lightning reads it."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
+        if ckpt_path:
+            run_guards.check_checkpoint_features(ckpt_path, self.model.hparams.feature_dim,
+                                                 self.datamodule.feature_paths(self.subcommand))
 
     def before_predict(self) -> None:
         """The writer has the results on disk: unless asked, the trainer keeps none in memory."""
