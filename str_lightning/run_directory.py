@@ -64,6 +64,17 @@ class RunDirectory:
         """The run directory of a config's ``run`` section (root, project, experiment) and seed."""
         return cls(Path(run["root"]) / run["project"] / run["experiment"] / f"{cls.SEED_PREFIX}{seed}")
 
+    @classmethod
+    def of_checkpoint(cls, checkpoint: str | Path) -> RunDirectory | None:
+        """The run directory a checkpoint file lies in (``hpc_ckpt_<n>.ckpt`` at its top,
+        ``checkpoints/**``), recognised by its saved config; None for a file elsewhere."""
+        path = Path(os.path.abspath(checkpoint))
+        below_checkpoints = [p.parent for p in path.parents if p.name == "checkpoints"][:1]
+        for candidate in [path.parent, *below_checkpoints]:
+            if (candidate / cls.CONFIG_FILENAME).is_file():
+                return cls(candidate)
+        return None
+
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r})"
 

@@ -126,10 +126,12 @@ def check_checkpoint_model(ckpt_path: str, config_model: Mapping[str, Any],
         warnings.warn(f"--ckpt_path {ckpt_path} holds another model than the config ({listed}); "
                       "running the checkpoint's model (--run.allow_model_mismatch)", stacklevel=2)
         return True
+    saved = RunDirectory.of_checkpoint(ckpt_path)
+    config = (f"--config {saved.config_file}" if saved else
+              f"the {RunDirectory.CONFIG_FILENAME} of the run directory it was written in")
     raise RunRefused(
         f"--ckpt_path {ckpt_path} holds another model than the config builds: {listed}. Use the "
-        f"config the checkpoint was trained with (its run directory's {RunDirectory.CONFIG_FILENAME}), "
-        "or pass "
+        f"config the checkpoint was trained with ({config}), or pass "
         "--run.allow_model_mismatch true to run the checkpoint's model anyway.")
 
 

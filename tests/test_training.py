@@ -22,6 +22,7 @@ from training_helpers import (
     write_tiny_shards,
 )
 
+from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
@@ -144,13 +145,13 @@ def test_seed_names_the_run_directory_seeds_the_data_and_is_in_the_checkpoint(sh
     assert (tiny_run_dir(tmp_path, seed=0) / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_a_random_or_no_seed_is_refused(shards, tmp_path, capsys):
+def test_a_random_or_no_seed_is_refused(shards, tmp_path):
     config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
     for value in ("true", "false"):
-        with pytest.raises(SystemExit):
+        with pytest.raises(ConfigError) as error:
             run_cli("fit", "--config", str(config), "--seed_everything", value)
         assert f"seed_everything must be an integer seed (it names the run directory seed<N> and " \
-               f"seeds the data stream), got {value.title()}" in capsys.readouterr().err
+               f"seeds the data stream), got {value.title()}" in str(error.value)
 
 
 def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):

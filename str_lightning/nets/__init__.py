@@ -2,7 +2,7 @@
 the single-frame control."""
 
 from str_lightning.nets.blocks import AttentionPooling, GRUBlock, Integration
-from str_lightning.nets.interface import EncoderOutput, TemporalEncoder
+from str_lightning.nets.interface import EncoderOutput, ModelFileError, TemporalEncoder
 from str_lightning.nets.regressor import Regressor, RegressorOutput, load_spin_checkpoint
 from str_lightning.nets.released import (
     from_released_state_dict,
@@ -19,6 +19,7 @@ __all__ = [
     "EncoderOutput",
     "GRUBlock",
     "Integration",
+    "ModelFileError",
     "MotionDiscriminator",
     "Regressor",
     "RegressorOutput",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from str_lightning.nets.interface import ModelFileError
 from str_lightning.safe_pickle import load_torch_file
 
 RELEASED_SMPL_PREFIX = "regressor.smpl."
@@ -30,7 +31,7 @@ def _strip_data_parallel(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 def from_released_state_dict(state_dict: dict[str, Tensor]) -> dict[str, dict[str, Tensor]]:
     """Map a released TCMR/VIBE ``gen_state_dict`` to ``{"encoder": sd, "regressor": sd}``.
 
-    Raises ValueError on a key that belongs to neither part.
+    Raises ModelFileError on a key that belongs to neither part.
     """
     parts: dict[str, dict[str, Tensor]] = {"encoder": {}, "regressor": {}}
     for key, value in _strip_data_parallel(state_dict).items():
@@ -38,7 +39,7 @@ def from_released_state_dict(state_dict: dict[str, Tensor]) -> dict[str, dict[st
             continue
         part, _, name = key.partition(".")
         if part not in parts or not name:
-            raise ValueError(f"released generator key {key!r} is neither 'encoder.*' nor "
+            raise ModelFileError(f"released generator key {key!r} is neither 'encoder.*' nor "
                              f"'regressor.*'")
         parts[part][name] = value
     return parts
@@ -50,7 +51,7 @@ def read_released_checkpoint(path: str | Path, key: str) -> dict[str, Tensor]:
     checkpoint = load_torch_file(path)
     if not isinstance(checkpoint, dict) or key not in checkpoint:
         found = list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{path}: expected key {key!r} in the checkpoint, found {found}")
+        raise ModelFileError(f"{path}: expected key {key!r} in the checkpoint, found {found}")
     return checkpoint[key]
 
 
@@ -62,7 +63,7 @@ def load_released_generator(path: str | Path, encoder: nn.Module, regressor: nn.
         try:
             module.load_state_dict(parts[name], strict=True)
         except RuntimeError as err:
-            raise ValueError(
+            raise ModelFileError(
                 f"{path}: the released {name} does not fit the model's {type(module).__name__} "
                 f"(released TCMR/VIBE files need feature_dim 2048, regressor_hidden_size 1024 and "
                 f"the encoder sizes of configs/model/tcmr.yaml or vibe.yaml): {err}") from err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -59,8 +58,9 @@ def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device for the ResNet-50")
 
 
-def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Bad input files and a missing extra end the command with one clear line, status 2."""
+def _needs_video_extra(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A missing package of the optional extra is a :class:`VideoInputError` that says how to
+    install it (the command's errors are then reported like every other one)."""
     @wraps(run)
     def wrapper(args: argparse.Namespace) -> int:
         from str_lightning.app.video.frames import VideoInputError
@@ -68,11 +68,7 @@ def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         try:
             return run(args)
         except ModuleNotFoundError as err:
-            message = f"{err}; install the video extra: pip install '.[video]'"
-        except (VideoInputError, ValueError, FileNotFoundError) as err:
-            message = str(err)
-        print(f"str-lightning {args.group}: error: {message}", file=sys.stderr)
-        return 2
+            raise VideoInputError(f"{err}; install the video extra: pip install '.[video]'") from err
 
     return wrapper
 
@@ -83,7 +79,7 @@ def _backbone(args: argparse.Namespace) -> nn.Module:
     return ResNet50().eval() if args.random_weights else load_spin_backbone(args.spin_checkpoint)
 
 
-@_reported
+@_needs_video_extra
 def _run_features(args: argparse.Namespace) -> int:
     from str_lightning.app.video.features import write_video_shards
     from str_lightning.app.video.frames import open_video, read_boxes
@@ -96,7 +92,7 @@ def _run_features(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reported
+@_needs_video_extra
 def _run_demo(args: argparse.Namespace) -> int:
     from str_lightning.app.video.demo import run_demo
     from str_lightning.app.video.frames import open_video, read_boxes

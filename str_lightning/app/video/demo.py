@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from str_lightning.app.video.features import write_video_shards
-from str_lightning.app.video.frames import CROP_SIZE, Video, crop_square
+from str_lightning.app.video.frames import CROP_SIZE, Video, VideoInputError, crop_square
 from str_lightning.body.render import overlay_mesh
 from str_lightning.geometry import crop_camera_to_image, project_pinhole
 from str_lightning.modules import PoseShapeModule
@@ -40,7 +40,7 @@ def load_trained_model(checkpoint: str | Path) -> PoseShapeModule:
     stored = load_torch_file(checkpoint)
     if not isinstance(stored, dict) or not {"state_dict", "hyper_parameters"} <= stored.keys():
         found = list(stored)[:8] if isinstance(stored, dict) else type(stored).__name__
-        raise ValueError(f"{checkpoint}: expected a str-lightning fit checkpoint (keys "
+        raise VideoInputError(f"{checkpoint}: expected a str-lightning fit checkpoint (keys "
                          f"'state_dict', 'hyper_parameters'), found {found}; a released "
                          f"TCMR/VIBE file goes through str-lightning predict with "
                          f"--model.init_args.released_checkpoint (docs/usage-own-video.md)")
@@ -49,7 +49,7 @@ def load_trained_model(checkpoint: str | Path) -> PoseShapeModule:
     module_name, _, class_name = class_path.rpartition(".")
     module_class = getattr(importlib.import_module(module_name), class_name, None)
     if not _is_model_class(module_class):
-        raise ValueError(f"{checkpoint}: expected a checkpoint of str-lightning fit, whose model "
+        raise VideoInputError(f"{checkpoint}: expected a checkpoint of str-lightning fit, whose model "
                          f"is a PoseShapeModule; it names {class_path!r}")
     model = module_class.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     return model.eval()
