@@ -201,3 +201,21 @@ def test_run_without_results_is_a_clear_error(tmp_path, capsys):
     assert compare(str(tmp_path / "empty"), "--out", str(tmp_path / "r.md")) == 2
     error = capsys.readouterr().err
     assert "empty: no test metrics found" in error and "results/test_results.csv" in error
+
+
+def test_columns_follow_the_order_the_config_gives_the_test_datasets(tmp_path):
+    """The CSV logger lists ``test/synthetic-dark/...`` before ``test/synthetic/...`` (its
+    columns are sorted); the table keeps the config's order: synthetic, then synthetic-dark."""
+    run_dir = tmp_path / "synthetic" / "str" / "seed0"
+    (run_dir / "csv" / "version_0").mkdir(parents=True)
+    with (run_dir / "csv" / "version_0" / "metrics.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["step", "test/synthetic-dark/pa_mpjpe", "test/synthetic/pa_mpjpe"])
+        writer.writerow([10, 2.0, 1.0])
+    config = {"seed_everything": 0,
+              "data": {"test_datasets": {"synthetic": "test", "synthetic-dark": "test-dark"}}}
+    (run_dir / "cli_config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run = load_run(run_dir)
+    assert run.source == "csv" and list(run.results) == ["synthetic", "synthetic-dark"]
+    table = build_table(load_groups([run_dir]))
+    assert [dataset for dataset, _ in table.columns] == ["synthetic", "synthetic-dark"]

@@ -105,8 +105,10 @@ def test_auto_skips_checkpoints_weights_only_refuses(str_run, tmp_path):
     with pytest.warns(UserWarning, match="skipping") as warned:
         newest = run.newest_checkpoint()
     messages = " ".join(str(w.message) for w in warned)
-    assert f"skipping {code}" in messages and f"skipping {torn}" in messages
+    assert f"--ckpt_path auto: skipping {code}" in messages and f"skipping {torn}" in messages
     assert newest.name == original.newest_checkpoint().name
+    with pytest.warns(UserWarning, match=f"--ckpt_path best: skipping {code}"):
+        assert Path(run.resolve_ckpt_path("best")).name.startswith("best-step")
 
 def test_yaml_syntax_error_names_the_file(tmp_path):
     fragment = tmp_path / "trainer.yaml"

@@ -170,6 +170,14 @@ def configuration(config: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def in_config_order(results: Results, config: Mapping[str, Any]) -> Results:
+    """``results`` with its datasets in the order of the config's ``data.test_datasets`` (the
+    order the user gave; a results file may list them otherwise), the others after them."""
+    order = list(_lookup(config, "data.test_datasets") or {})
+    return dict(sorted(results.items(),
+                       key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+
+
 def run_seed(run_dir: Path, config: Mapping[str, Any]) -> int | None:
     """The run's ``seed_everything``, else the ``N`` of a ``seed<N>`` directory name, else None."""
     seed = config.get("seed_everything")
@@ -197,8 +205,9 @@ def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto")
         results = readers[kind]()
         if results:
             config = saved_config(run_dir)
-            return RunResults(name or run_dir.name, run_dir, kind, results, encoder_switches(config),
-                              run_seed(run_dir, config), configuration(config))
+            return RunResults(name or run_dir.name, run_dir, kind, in_config_order(results, config),
+                              encoder_switches(config), run_seed(run_dir, config),
+                              configuration(config))
     raise CompareError(
         f"{run_dir}: no test metrics found (looked at {results_csv.relative_to(run_dir)}, "
         "csv/version_*/metrics.csv "
