@@ -8,6 +8,7 @@ from str_lightning.nets.released import (
     from_released_state_dict,
     load_released_discriminator,
     load_released_generator,
+    released_architecture,
 )
 from str_lightning.nets.single_frame import SingleFrameEncoder
 from str_lightning.nets.str import STREncoder
@@ -32,4 +33,5 @@ __all__ = [
     "load_released_discriminator",
     "load_released_generator",
     "load_spin_checkpoint",
+    "released_architecture",
 ]

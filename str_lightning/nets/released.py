@@ -12,7 +12,9 @@ component into the encoder's and the regressor's state dicts. Both then load wit
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -22,6 +24,8 @@ from str_lightning.safe_pickle import load_torch_file
 RELEASED_SMPL_PREFIX = "regressor.smpl."
 GENERATOR_KEY = "gen_state_dict"
 DISCRIMINATOR_KEY = "disc_motion_state_dict"
+RELEASED_SEQ_LEN = 16  # the window both releases were trained and evaluated with
+_GRU_LAYER = re.compile(r"weight_ih_l(\d+)$")
 
 
 def _strip_data_parallel(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -73,3 +77,37 @@ def load_released_discriminator(path: str | Path, discriminator: nn.Module) -> N
     """Load a released VIBE checkpoint's motion discriminator (strict)."""
     state_dict = read_released_checkpoint(path, DISCRIMINATOR_KEY)
     discriminator.load_state_dict(_strip_data_parallel(state_dict), strict=True)
+
+
+def released_architecture(state_dict: dict[str, Tensor]) -> dict[str, Any]:
+    """The model a released generator's ``gen_state_dict`` fits, read from its parameter names
+    and shapes: ``encoder`` (``class_path`` and ``init_args``), ``feature_dim``,
+    ``regressor_hidden_size`` and the ``edge_mode`` of its evaluation (``tcmr`` for TCMR).
+
+    Raises ModelFileError for a generator that is neither TCMR's nor VIBE's.
+    """
+    parts = from_released_state_dict(state_dict)
+    try:
+        return _architecture(parts["encoder"], parts["regressor"])
+    except KeyError as missing:
+        raise ModelFileError(f"the released generator lacks the parameter {missing}") from None
+
+
+def _architecture(encoder: dict[str, Tensor], regressor: dict[str, Tensor]) -> dict[str, Any]:
+    if "gru_cur.weight_ih_l0" in encoder:  # TCMR: three GRUs around the middle frame
+        gru, name = "gru_cur", "TCMREncoder"
+        extra = {"attention_hidden_size": encoder["attention.fc.weight"].shape[0]}
+    elif "gru.weight_ih_l0" in encoder:  # VIBE: one GRU over the window
+        gru, name, extra = "gru", "VIBEEncoder", {}
+    else:
+        raise ModelFileError("the released generator's encoder is neither TCMR's (gru_cur.*) nor "
+                         f"VIBE's (gru.*): it has {sorted(encoder)[:6]}")
+    layers = [m for key in encoder if key.startswith(f"{gru}.") and (m := _GRU_LAYER.search(key))]
+    return {
+        "encoder": {"class_path": f"str_lightning.nets.{name}",
+                    "init_args": {"hidden_size": encoder[f"{gru}.weight_hh_l0"].shape[1],
+                                  "num_layers": 1 + max(int(m.group(1)) for m in layers), **extra}},
+        "feature_dim": encoder[f"{gru}.weight_ih_l0"].shape[1],
+        "regressor_hidden_size": regressor["fc1.weight"].shape[0],
+        "edge_mode": "tcmr" if name == "TCMREncoder" else "replicate",
+    }
