@@ -47,10 +47,10 @@ ANTICIPATED_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def wants_traceback(argv: Sequence[str], environ: dict[str, str] | os._Environ = os.environ) -> bool:
+def wants_traceback(argv: Sequence[str]) -> bool:
     """Whether the command line says ``--verbose true`` (or ``--verbose=true``) or the
     environment sets :data:`VERBOSE_ENV`."""
-    if environ.get(VERBOSE_ENV, "").lower() in _TRUE:
+    if os.environ.get(VERBOSE_ENV, "").lower() in _TRUE:
         return True
     for index, arg in enumerate(argv):
         value = (argv[index + 1] if arg == VERBOSE_FLAG and index + 1 < len(argv)
@@ -75,14 +75,13 @@ def without_verbose_flag(argv: Sequence[str]) -> list[str]:
     return kept
 
 
-def anticipated(error: BaseException,
-                kinds: tuple[type[BaseException], ...] = ANTICIPATED_ERRORS) -> BaseException | None:
+def anticipated(error: BaseException) -> BaseException | None:
     """``error`` when it is of an anticipated kind, else the first anticipated error it was
     raised from (``raise ... from``, e.g. a link of the config parser calling the data module),
     else None."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, kinds):
+        if isinstance(error, ANTICIPATED_ERRORS):
             return error
         seen.add(id(error))
         error = error.__cause__
