@@ -10,9 +10,11 @@ atomically, so an interrupted run leaves no partial file and a rerun overwrites.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
@@ -32,6 +34,21 @@ class SequencePredictionWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.output_dir = output_dir
         self.vertices = vertices
+        self.written: Counter[str] = Counter()  # files per dataset, on this rank
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.written.clear()
+
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Say where the files went and how many (all ranks together), on rank 0."""
+        datasets = list(getattr(trainer.datamodule, "predict_datasets", None) or self.written)
+        counts = torch.tensor([self.written[name] for name in datasets], dtype=torch.int64,
+                              device=trainer.strategy.root_device)
+        counts = trainer.strategy.reduce(counts, reduce_op="sum").tolist() if datasets else []
+        if trainer.is_global_zero:
+            each = ", ".join(f"{name}: {count}" for name, count in zip(datasets, counts))
+            print(f"predict: wrote {sum(counts)} prediction file(s) to {self.output_dir}"
+                  + (f" ({each})" if each else ""))
 
     def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any,
                            batch_indices: Any, batch: Any, batch_idx: int,
@@ -53,6 +70,7 @@ class SequencePredictionWriter(BasePredictionWriter):
         path = Path(self.output_dir) / _file_name(prediction["dataset"]) / (
             _file_name(prediction["sequence"]) + ".npz")
         write_prediction_file(path, arrays)
+        self.written[prediction["dataset"]] += 1
 
 
 def _class_path(obj: object) -> str:

@@ -160,7 +160,7 @@ class PreemptionCheckpoint(Callback):
         path = trainer.strategy.broadcast(str(run.next_hpc_checkpoint()), src=0)
         for logger in trainer.loggers:
             logger.save()
-        trainer.save_checkpoint(path)  # collective; ends with a barrier
+        trainer.save_checkpoint(path, weights_only=False)  # all states (collective, barrier)
         if trainer.is_global_zero:
             log.warning("%s: saved %s at global step %d", reason, path, trainer.global_step)
 

@@ -8,10 +8,11 @@ group, so W&B's grouping shows their mean and spread. Offline runs cannot be res
 SLURM segment is its own W&B run, its name suffixed ``-r<restart count>``.
 
 :class:`WandbRunInfo` replaces LightningCLI's ``SaveConfigCallback``: besides writing
-``cli_config.yaml`` it records, once and from rank 0 only, the resolved config, the git commit,
-package versions, the sha256 of every configured split's ``manifest.json`` and the SLURM ids in
-the run's W&B config (with the ``seed`` at its top level), and summarises every validation and test
-error and every training loss by its ``min`` (the best: all are errors) and its ``last`` value.
+``cli_config.yaml`` into the run directory it records, once and from rank 0 only, the resolved
+config, the git commit, package versions, the sha256 of every configured split's
+``manifest.json`` and the SLURM ids in the run's W&B config (with the ``seed`` at its top level),
+and summarises every validation and test error and every training loss by its ``min`` (the best:
+all are errors) and its ``last`` value.
 """
 
 from __future__ import annotations
@@ -167,10 +168,19 @@ def define_best_summaries(experiment: Any, keys: list[str]) -> None:
 
 
 class WandbRunInfo(SaveConfigCallback):
-    """LightningCLI's ``save_config_callback``: saves ``cli_config.yaml`` as usual and, on rank 0,
-    records the run metadata and the best-value summaries in every attached WandbLogger."""
+    """LightningCLI's ``save_config_callback``: on rank 0, saves the config file
+    (``cli_config.yaml``) in the run directory itself (``trainer.default_root_dir``, not a
+    logger's version directory), replacing the previous start's, and records the run metadata
+    and the best-value summaries in every attached WandbLogger."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "save_to_log_dir": False})
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        path = Path(trainer.default_root_dir) / self.config_filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, path, skip_unset=False, overwrite=self.overwrite,
+                         multifile=self.multifile)
         loggers = wandb_loggers(trainer)
         if not loggers:
             return

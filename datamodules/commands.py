@@ -12,8 +12,8 @@ from datamodules.schema import (
     Manifest,
     ShardEntry,
     build_manifest,
+    checksum_mismatch,
     decode_sample,
-    file_sha256,
     read_manifest,
     recount_shard,
     shard_samples,
@@ -70,22 +70,14 @@ def add_data_commands(groups: argparse._SubParsersAction) -> None:
 
 
 def _run_index(args: argparse.Namespace) -> int:
-    try:
-        manifest = build_manifest(args.directory)
-    except (DataError, FileNotFoundError) as err:
-        print(f"str-lightning data index: error: {err}", file=sys.stderr)
-        return 1
+    manifest = build_manifest(args.directory)
     print(f"{args.directory / 'manifest.json'}: {manifest.dataset}/{manifest.split}, "
           f"{len(manifest.shards)} shards, {manifest.samples} samples, {manifest.frames} frames")
     return 0
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    try:
-        manifest = read_manifest(args.directory)
-    except (DataError, FileNotFoundError) as err:
-        print(f"str-lightning data check: error: {err}", file=sys.stderr)
-        return 1
+    manifest = read_manifest(args.directory)
     problems = [p for shard in manifest.shards for p in check_shard(manifest, shard)]
     for problem in problems:
         print(f"BAD {problem}", file=sys.stderr)
@@ -105,9 +97,9 @@ def check_shard(manifest: Manifest, shard: ShardEntry) -> Iterator[str]:
     except DataError as err:
         yield str(err)
         counted = False
-    actual = file_sha256(manifest.shard_path(shard))
-    if actual != shard.sha256:
-        yield f"shard {shard.name}: sha256 expected {shard.sha256}, got {actual}"
+    mismatch = checksum_mismatch(manifest, shard)
+    if mismatch:
+        yield mismatch
     if not counted:
         return  # a cut or miscounted shard: decoding it would only repeat the problem
     try:
@@ -126,11 +118,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     options = {"use_smpl": not args.no_smpl, "fps": args.fps, "overwrite": args.overwrite}
     if args.max_clip_len is not None:
         options["max_clip_len"] = args.max_clip_len
-    try:
-        convert(args.source, args.dataset, args.split, args.db, args.out, **options)
-    except (DataError, FileNotFoundError) as err:
-        print(f"str-lightning data convert: error: {err}", file=sys.stderr)
-        return 1
+    convert(args.source, args.dataset, args.split, args.db, args.out, **options)
     manifest = read_manifest(args.out)
     print(f"{args.out}: {manifest.dataset}/{manifest.split}, {len(manifest.shards)} shards, "
           f"{manifest.samples} samples, {manifest.frames} frames")

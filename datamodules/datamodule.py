@@ -8,10 +8,10 @@ wrap IterableDatasets, which Lightning leaves alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -28,8 +28,16 @@ from datamodules.loading import (
     rank_batch_split,
     window_count,
 )
-from datamodules.schema import DataError, Manifest, read_manifest
+from datamodules.schema import DataError, Manifest, read_manifest, verify_checksums
 from datamodules.synthetic.card import is_synthetic_benchmark
+
+STAGE_KEYS = {  # what each trainer stage reads
+    "fit": ("train_datasets", "val_datasets", "motion_dataset"),
+    "validate": ("val_datasets",),
+    "test": ("test_datasets",),
+    "predict": ("predict_datasets",),
+}
+ROLES = ("train", "val", "test", "predict")  # what data.verify_checksums names
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -65,6 +73,10 @@ class ShardDataModule(L.LightningDataModule):
         predict_datasets: splits to run ``str-lightning predict`` on, by name.
         root: the directory every relative split path above is read from (absolute paths stay
             as they are); None: the working directory. One key moves an experiment's data.
+        verify_checksums: the splits whose shards are checked against the sha256 their
+            manifest lists before they are read: any of "train" (with the motion split), "val",
+            "test", "predict"; a changed shard stops the run with a ``ShardError``. Default:
+            the test splits (a small fraction of a test's time, docs/benchmarks.md).
     """
 
     def __init__(
@@ -85,11 +97,16 @@ class ShardDataModule(L.LightningDataModule):
         motion_dataset: str | None = None,
         predict_datasets: dict[str, str] | None = None,
         root: str | None = None,
+        verify_checksums: Sequence[Literal["train", "val", "test", "predict"]] = ("test",),
     ) -> None:
         super().__init__()
         if seq_len < 1 or stride < 1 or steps_per_epoch < 1 or batch_size < 1 or num_workers < 0:
             raise ValueError("ShardDataModule: seq_len, stride, steps_per_epoch, batch_size >= 1 "
                              "and num_workers >= 0 expected")
+        self.verify_checksums = set(verify_checksums)
+        if not self.verify_checksums <= set(ROLES):
+            raise DataError(f"data.verify_checksums: expected a list of {ROLES}, got "
+                            f"{sorted(self.verify_checksums)}")
 
         def at_root(path: str) -> str:
             return str(Path(root) / path) if root else path
@@ -123,51 +140,57 @@ class ShardDataModule(L.LightningDataModule):
     def test_names(self) -> list[str]:
         return list(self.test_datasets)
 
-    def configured_paths(self) -> dict[str, str]:
-        """Every configured split directory by its config key (``data.test_datasets.synthetic``)."""
-        paths = {f"data.train_datasets[{i}]": d.path for i, d in enumerate(self.train_datasets)}
-        for key in ("val_datasets", "test_datasets", "predict_datasets"):
-            paths.update({f"data.{key}.{name}": path
-                          for name, path in getattr(self, key).items()})
-        if self.motion_dataset:
-            paths["data.motion_dataset"] = self.motion_dataset
-        return paths
+    def configured_paths(self, stage: str | None = None) -> dict[str, str]:
+        """The configured split directories by config key (``data.test_datasets.synthetic``):
+        all of them, or those a trainer ``stage`` reads (:data:`STAGE_KEYS`)."""
+        groups = {
+            "train_datasets": {f"data.train_datasets[{i}]": d.path
+                               for i, d in enumerate(self.train_datasets)},
+            **{key: {f"data.{key}.{name}": path for name, path in getattr(self, key).items()}
+               for key in ("val_datasets", "test_datasets", "predict_datasets")},
+            "motion_dataset": {"data.motion_dataset": self.motion_dataset} if self.motion_dataset else {},
+        }
+        return {key: path for group in (STAGE_KEYS[stage] if stage else groups)
+                for key, path in groups[group].items()}
 
-    def check_directories(self) -> None:
-        """Raise :class:`DataError` naming every configured split directory that does not exist,
-        with the two ways out: generate the synthetic benchmark, or point the config elsewhere."""
-        missing = {key: path for key, path in self.configured_paths().items()
+    def check_directories(self, stage: str | None = None) -> None:
+        """Raise :class:`DataError` naming every split directory of ``stage`` (default: every
+        configured one) that does not exist, with the two ways out: generate the synthetic
+        benchmark, or point the config elsewhere."""
+        missing = {key: path for key, path in self.configured_paths(stage).items()
                    if not Path(path).is_dir()}
         if missing:
             listed = "\n".join(f"  {key}: {path}" for key, path in missing.items())
             raise DataError(
                 f"data directories do not exist (relative paths are read from {Path.cwd()}):\n"
                 f"{listed}\nGenerate the synthetic benchmark with `str-lightning synth --out "
-                "data/synthetic`, or point the config at your data: --data FILE.yaml (see "
-                "configs/data/) or an override such as --data.test_datasets "
-                "'{NAME: /path/to/split}'.")
+                "data/synthetic`, or point the config at your data: --data.root DIR (what the "
+                "split paths are relative to), --data FILE.yaml (see configs/data/) or an "
+                "override such as --data.test_datasets '{NAME: /path/to/split}'.")
 
-    @property
-    def feature_dim(self) -> int:
-        """The feature dimension D shared by every configured dataset (from the manifests)."""
-        self.check_directories()
-        paths = [d.path for d in self.train_datasets] + [
-            path for datasets in (self.val_datasets, self.test_datasets, self.predict_datasets)
-            for path in datasets.values()]
-        dims = {path: read_manifest(path).feature_dim for path in paths}
-        if not dims or len(set(dims.values())) != 1:
-            raise DataError(f"expected one feature dim across the datasets, got {dims}")
+    def feature_dim_for(self, stage: str) -> int:
+        """The feature dimension D of the splits ``stage`` reads (from their manifests), after
+        checking that those directories exist and agree on D."""
+        self.check_directories(stage)
+        paths = self.feature_paths(stage)
+        if not paths:
+            keys = [f"data.{key}" for key in STAGE_KEYS[stage] if key != "motion_dataset"]
+            raise DataError(f"{stage} reads no data: set {' or '.join(keys)}")
+        dims = {key: read_manifest(path).feature_dim for key, path in paths.items()}
+        if len(set(dims.values())) != 1:
+            listed = ", ".join(f"{key} ({paths[key]}): {dim}" for key, dim in dims.items())
+            raise DataError(f"the {stage} data must have one feature size, got {listed}")
         return next(iter(dims.values()))
 
+    def feature_paths(self, stage: str) -> dict[str, str]:
+        """The clip split directories a trainer ``stage`` reads, by config key (all but the
+        motion split, whose windows hold poses only)."""
+        return {key: path for key, path in self.configured_paths(stage).items()
+                if key != "data.motion_dataset"}
+
     def stage_splits(self, stage: str) -> list[str]:
-        """The clip split directories a trainer ``stage`` reads ("fit": train and val)."""
-        splits = {
-            "fit": [d.path for d in self.train_datasets] + list(self.val_datasets.values()),
-            "validate": list(self.val_datasets.values()),
-            "test": list(self.test_datasets.values()),
-            "predict": list(self.predict_datasets.values()),
-        }
-        return splits[stage]
+        """The clip split directories a trainer ``stage`` reads (:meth:`feature_paths`)."""
+        return list(self.feature_paths(stage).values())
 
     def real_data_splits(self, stage: str) -> list[str]:
         """The splits of ``stage`` that are not the synthetic benchmark (see
@@ -191,14 +214,19 @@ class ShardDataModule(L.LightningDataModule):
         counts = rank_batch_split(self.batch_size, self.ratio_2d, world_size, rank, groups)
         stream = TrainWindows(manifests, datasets, counts, self.stream_config, rank, world_size)
         loader = EpochLoader(stream, self.num_workers, self._pins_memory())
-        loader.epoch = self._resume_state.get("epoch", 0)
-        loader.skipped_clips = self._resume_state.get("skipped_clips", 0)
-        loader.batches_consumed = self._resume_state.get("batches_consumed", 0)
+        loader.load_state_dict(self._resume_state)
         self._train_loader = loader
         return loader
 
+    def _manifest(self, path: str, role: str) -> Manifest:
+        """The manifest of a split read in ``role``, after its checksums when asked."""
+        manifest = read_manifest(path)
+        if role in self.verify_checksums:
+            verify_checksums(manifest)
+        return manifest
+
     def _train_manifest(self, dataset: TrainDataset) -> Manifest:
-        manifest = read_manifest(dataset.path)
+        manifest = self._manifest(dataset.path, "train")
         if manifest.kind != "clip" or not manifest.feature_dim:
             raise DataError(f"train dataset {dataset.path}: expected kind 'clip' with features, "
                             f"got kind {manifest.kind!r}")
@@ -213,10 +241,11 @@ class ShardDataModule(L.LightningDataModule):
                             f"seq_len={self.stream_config.seq_len} frames")
         return replace(dataset, weight=float(windows))
 
-    def eval_loaders_for(self, datasets: Mapping[str, str], rank: int,
-                         world_size: int) -> list[DataLoader]:
-        """One exact-once loader per named evaluation dataset for ``rank``."""
-        return [eval_loader(name, read_manifest(path), rank, world_size, self.num_workers,
+    def eval_loaders_for(self, datasets: Mapping[str, str], rank: int, world_size: int,
+                         role: str = "val") -> list[DataLoader]:
+        """One exact-once loader per named evaluation dataset for ``rank`` (``role``: which
+        entry of ``verify_checksums`` applies)."""
+        return [eval_loader(name, self._manifest(path, role), rank, world_size, self.num_workers,
                             self._pins_memory())
                 for name, path in datasets.items()]
 
@@ -231,16 +260,17 @@ class ShardDataModule(L.LightningDataModule):
         return self.train_loader_for(*self._rank_and_world())
 
     def val_dataloader(self) -> list[DataLoader]:
-        return self.eval_loaders_for(self.val_datasets, *self._rank_and_world())
+        return self.eval_loaders_for(self.val_datasets, *self._rank_and_world(), role="val")
 
     def test_dataloader(self) -> list[DataLoader]:
-        return self.eval_loaders_for(self.test_datasets, *self._rank_and_world())
+        return self.eval_loaders_for(self.test_datasets, *self._rank_and_world(), role="test")
 
     def predict_dataloader(self) -> list[DataLoader]:
         if not self.predict_datasets:
             raise DataError("nothing to predict: set data.predict_datasets to {name: split "
                             "directory}, e.g. --data.predict_datasets '{mine: data/shards/mine}'")
-        return self.eval_loaders_for(self.predict_datasets, *self._rank_and_world())
+        return self.eval_loaders_for(self.predict_datasets, *self._rank_and_world(),
+                                     role="predict")
 
     def motion_dataloader(self) -> EpochLoader:
         """Batches ``{"pose": (B, T, 72), "valid": (B, T)}`` of real motion windows for this
@@ -252,33 +282,27 @@ class ShardDataModule(L.LightningDataModule):
         dataset = TrainDataset(path=self.motion_dataset, weight=1.0, group="3d")
         config = replace(self.stream_config, stride=self.stream_config.seq_len)
         counts = {"2d": 0, "3d": self.batch_size // world_size}
-        stream = TrainWindows([read_manifest(self.motion_dataset)], [dataset], counts, config, rank,
-                              world_size)
+        stream = TrainWindows([self._manifest(self.motion_dataset, "train")], [dataset], counts,
+                              config, rank, world_size)
         return EpochLoader(stream, num_workers=0, pin_memory=self._pins_memory())
 
     # ------------------------------------------------------------------ resume bookkeeping
 
     def state_dict(self) -> dict[str, Any]:
-        """Epoch, batches/samples consumed and skipped clips of this rank, and the seed.
-
-        Resuming restores the epoch (hence the stream's seeds); batches of a partly consumed
-        epoch are not replayed (the stream resamples shards, so this is harmless).
-        """
+        """The training loader's state (:meth:`EpochLoader.state_dict`: where its stream stands,
+        batches consumed, skipped clips), the samples consumed on this rank, and the seed."""
         loader = self._train_loader
         state = dict(self._resume_state)
         if loader is not None:
             per_rank_batch = sum(loader.dataset.counts.values())
-            state.update(epoch=loader.epoch, batches_consumed=loader.batches_consumed,
-                         samples_consumed=loader.batches_consumed * per_rank_batch,
-                         skipped_clips=loader.skipped_clips)
+            state.update(loader.state_dict(),
+                         samples_consumed=loader.batches_consumed * per_rank_batch)
         return {**state, "seed": self.stream_config.seed}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._resume_state = dict(state_dict)
         if self._train_loader is not None:
-            self._train_loader.epoch = state_dict.get("epoch", 0)
-            self._train_loader.batches_consumed = state_dict.get("batches_consumed", 0)
-            self._train_loader.skipped_clips = state_dict.get("skipped_clips", 0)
+            self._train_loader.load_state_dict(state_dict)
 
 
 def _check_train_datasets(datasets: list[TrainDataset]) -> None:

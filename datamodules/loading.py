@@ -329,7 +329,14 @@ class EpochLoader:
     stream's epoch before each pass (``epoch`` = passes started), counts batches and skipped
     clips, and removes the
     ``skipped_clips`` bookkeeping entry from each batch. Not a DataLoader, so Lightning injects no
-    sampler into it."""
+    sampler into it.
+
+    Resumable (Lightning saves :meth:`state_dict` in every checkpoint and loads it on resume):
+    a loader restored from a checkpoint taken in the middle of a pass replays that pass's stream
+    and skips the batches already trained on, so the resumed run sees exactly the batches the
+    uninterrupted run would have seen. Lightning fetches one batch per training step from a
+    loader of known length, so the batches yielded in a pass are the batches trained on.
+    """
 
     def __init__(self, dataset: TrainWindows, num_workers: int, pin_memory: bool = False) -> None:
         self.dataset = dataset
@@ -338,6 +345,8 @@ class EpochLoader:
         self.epoch = 0
         self.batches_consumed = 0
         self.skipped_clips = 0
+        self.batches_in_pass = 0  # yielded by the pass under way (or the last one)
+        self.skip_batches = 0  # of the next pass, already trained on before a resume
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -345,14 +354,36 @@ class EpochLoader:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         # counted on start: Lightning stops after len(self) batches without exhausting us
         self.dataset.epoch, self.epoch = self.epoch, self.epoch + 1
-        for batch in self.loader:
+        skip, self.skip_batches = self.skip_batches, 0
+        self.batches_in_pass = skip
+        for index, batch in enumerate(self.loader):
+            if index < skip:  # replayed up to where the checkpoint was taken
+                continue
             skipped = int(batch.pop("skipped_clips"))
             if skipped:
                 self.skipped_clips += skipped
                 log.warning("skipped %d training clip(s) shorter than seq_len (%d so far on "
                             "this rank)", skipped, self.skipped_clips)
             self.batches_consumed += 1
+            self.batches_in_pass += 1
             yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """``epoch``: the stream epoch the next pass starts with; ``skip_batches``: how many of
+        its batches were already consumed (a pass under way); the totals of batches consumed and
+        clips skipped on this rank."""
+        under_way = 0 < self.batches_in_pass < len(self)
+        return {"epoch": self.epoch - 1 if under_way else self.epoch,
+                "skip_batches": self.batches_in_pass if under_way else 0,
+                "batches_consumed": self.batches_consumed, "skipped_clips": self.skipped_clips}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Continue where :meth:`state_dict` was taken (missing keys: a fresh start)."""
+        self.epoch = state.get("epoch", 0)
+        self.skip_batches = state.get("skip_batches", 0)
+        self.batches_consumed = state.get("batches_consumed", 0)
+        self.skipped_clips = state.get("skipped_clips", 0)
+        self.batches_in_pass = 0
 
 
 # ----------------------------------------------------------------------------- evaluation

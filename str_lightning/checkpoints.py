@@ -30,6 +30,7 @@ UNREADABLE_CHECKPOINT_ERRORS = (RuntimeError, EOFError, OSError, ValueError, pic
 ARCHITECTURE_KEYS = ("_class_path", "encoder", "regressor_hidden_size")
 _UMASK = os.umask(0o022)  # reading the umask means setting it: restored on the next line
 os.umask(_UMASK)
+NEW_FILE_MODE = 0o666 & ~_UMASK  # what open() gives a new file; mkstemp gives 0600
 
 
 class CheckpointWriteError(OSError):
@@ -76,7 +77,7 @@ def save_atomically(checkpoint: Mapping[str, Any], path: str | Path) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                              suffix=TEMPORARY_SUFFIX)
     try:
-        os.fchmod(descriptor, 0o666 & ~_UMASK)
+        os.fchmod(descriptor, NEW_FILE_MODE)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(buffer.getbuffer())
             handle.flush()

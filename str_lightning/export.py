@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from str_lightning.body import BodyModel, BodyModelFileError
+from str_lightning.body import BodyModel
 from str_lightning.body.joints import SMPL24
 from str_lightning.bvh import write_bvh
 from str_lightning.geometry import axis_angle_to_rotmat, axis_rotation, rotmat_to_axis_angle
-from str_lightning.predictions import PredictionFileError, read_prediction_file
+from str_lightning.predictions import read_prediction_file
 
 FORMATS = ("obj", "ply", "npz", "amass", "bvh")
 UP_AXES = ("y", "z", "camera")
@@ -166,11 +165,7 @@ def add_export_command(groups: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """The ``export`` command: print every file written."""
-    try:
-        for path in args.predictions:
-            for written in export_file(path, args.fmt, args.out, args.body_model, args.up):
-                print(written)
-    except (PredictionFileError, BodyModelFileError, FileNotFoundError) as err:
-        print(f"str-lightning export: error: {err}", file=sys.stderr)
-        return 2
+    for path in args.predictions:
+        for written in export_file(path, args.fmt, args.out, args.body_model, args.up):
+            print(written)
     return 0

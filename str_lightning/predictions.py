@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from str_lightning.checkpoints import NEW_FILE_MODE
+
 FORMAT_VERSION = 1
 FRAME_ARRAYS: dict[str, tuple[int, ...]] = {
     "pose": (72,), "betas": (10,), "cam": (3,), "joints_spin49": (49, 3),
@@ -66,7 +68,8 @@ def prediction_arrays(frames: Mapping[str, Any], fields: Mapping[str, Any]) -> d
 
 def write_prediction_file(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` atomically: a temporary file in the same directory, then
-    ``os.replace``, so a reader never sees a partial file and a rerun overwrites cleanly."""
+    ``os.replace``, so a reader never sees a partial file and a rerun overwrites cleanly; the
+    file gets the mode of any new file (``0666`` less the umask), like checkpoints."""
     path = Path(path)
     check_prediction_arrays(arrays, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +78,7 @@ def write_prediction_file(path: str | Path, arrays: Mapping[str, np.ndarray]) ->
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
                                          delete=False) as handle:
             temporary = Path(handle.name)
+            os.fchmod(handle.fileno(), NEW_FILE_MODE)
             np.savez(handle, **arrays)
         os.replace(temporary, path)
     except BaseException:

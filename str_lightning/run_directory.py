@@ -3,7 +3,7 @@
 A run directory ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (:meth:`RunDirectory.of`)
 holds::
 
-    cli_config.yaml            the resolved config of the latest start
+    cli_config.yaml            the resolved config of the latest start (any sub-command)
     hpc_ckpt_<n>.ckpt          preemption (SIGUSR1) and SIGTERM checkpoints
     checkpoints/*.ckpt         ModelCheckpoint's periodic and best checkpoints
     checkpoints/last.ckpt      a symbolic link to the checkpoint written last
@@ -66,6 +66,17 @@ class RunDirectory:
     def of(cls, run: Mapping[str, Any], seed: int) -> RunDirectory:
         """The run directory of a config's ``run`` section (root, project, experiment) and seed."""
         return cls(Path(run["root"]) / run["project"] / run["experiment"] / f"{cls.SEED_PREFIX}{seed}")
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: str | Path) -> RunDirectory | None:
+        """The run directory a checkpoint file lies in (``hpc_ckpt_<n>.ckpt`` at its top,
+        ``checkpoints/**``), recognised by its saved config; None for a file elsewhere."""
+        path = Path(os.path.abspath(checkpoint))
+        below_checkpoints = [p.parent for p in path.parents if p.name == "checkpoints"][:1]
+        for candidate in [path.parent, *below_checkpoints]:
+            if (candidate / cls.CONFIG_FILENAME).is_file():
+                return cls(candidate)
+        return None
 
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r})"
@@ -140,16 +151,17 @@ class RunDirectory:
                  *self.checkpoint_dir.rglob(f".*{TEMPORARY_SUFFIX}")]
         return sorted(p for p in found if p.is_file() or p.is_symlink())
 
-    def newest_checkpoint(self) -> Path | None:
+    def newest_checkpoint(self, looking_for: str = f"--ckpt_path {AUTO}") -> Path | None:
         """The readable checkpoint with the highest ``global_step`` (ties: an hpc checkpoint, then
         the latest file name), or None when the run has none. Unreadable files are skipped with a
-        warning: a run never resumes from them."""
+        warning that starts with ``looking_for`` (what the lookup is for): a run never resumes
+        from them."""
         ranked = []
         for path in self.checkpoints():
             try:
                 step = read_checkpoint_meta(path)["global_step"]
             except UNREADABLE_CHECKPOINT_ERRORS as error:
-                warnings.warn(f"--ckpt_path auto: skipping {path}, it cannot be read safely "
+                warnings.warn(f"{looking_for}: skipping {path}, it cannot be read safely "
                               f"({type(error).__name__}: {error})", stacklevel=2)
                 continue
             ranked.append((step, path.name.startswith("hpc_ckpt_"), path.name, path))
@@ -158,7 +170,7 @@ class RunDirectory:
     def best_checkpoint(self) -> Path:
         """The best checkpoint recorded by the run's ModelCheckpoint (read from its newest
         checkpoint's callback state). Raises FileNotFoundError with what to do otherwise."""
-        newest = self.newest_checkpoint()
+        newest = self.newest_checkpoint(looking_for=f"--ckpt_path {BEST}")
         if newest is None:
             raise FileNotFoundError(f"--ckpt_path best: no checkpoint in {self.path}; train first "
                                     "(str-lightning fit) or pass a checkpoint file")

@@ -7,7 +7,8 @@
 - a ``--ckpt_path`` whose model architecture (module class, encoder class and ``init_args``,
   regressor width) differs from the config's, unless ``--run.allow_model_mismatch true``;
 - a ``validate``, ``test`` or ``predict`` of a model without trained weights (no ``--ckpt_path``,
-  no released or SPIN weights in the config), unless ``--ckpt_path none`` asks for it.
+  no released or SPIN weights in the config), unless ``--ckpt_path none`` asks for it;
+- a ``--ckpt_path`` whose model reads features of another size than the data of the run.
 """
 
 from __future__ import annotations
@@ -146,8 +147,28 @@ def check_checkpoint_model(ckpt_path: str, config_model: Mapping[str, Any],
         warnings.warn(f"--ckpt_path {ckpt_path} holds another model than the config ({listed}); "
                       "running the checkpoint's model (--run.allow_model_mismatch)", stacklevel=2)
         return True
+    saved = RunDirectory.of_checkpoint(ckpt_path)
+    config = (f"--config {saved.config_file}" if saved else
+              f"the {RunDirectory.CONFIG_FILENAME} of the run directory it was written in")
     raise RunRefused(
         f"--ckpt_path {ckpt_path} holds another model than the config builds: {listed}. Use the "
-        f"config the checkpoint was trained with (its run directory's {RunDirectory.CONFIG_FILENAME}), "
-        "or pass "
+        f"config the checkpoint was trained with ({config}), or pass "
         "--run.allow_model_mismatch true to run the checkpoint's model anyway.")
+
+
+def check_checkpoint_features(ckpt_path: str, feature_dim: int, splits: Mapping[str, str]) -> None:
+    """Refuse a checkpoint whose model was built for ``D`` features other than ``feature_dim``,
+    the size of the data the run reads (``splits``: config key -> directory)."""
+    trained = read_checkpoint_meta(ckpt_path)["hyper_parameters"].get("feature_dim")
+    if trained is None or trained == feature_dim:
+        return
+    listed = ", ".join(f"{key} ({path})" for key, path in splits.items())
+    raise RunRefused(
+        f"--ckpt_path {ckpt_path}: its model reads {trained}-D features, but {listed} "
+        f"{'holds' if len(splits) == 1 else 'hold'} {feature_dim}-D features. Run it on data "
+        f"with {trained}-D features (like the data it was trained on), or use a model trained "
+        f"on {feature_dim}-D features"
+        + (": for SPIN's 2048-D features (your own video, converted real data) a paper recipe "
+           "(configs/experiment/paper_*.yaml) or a released TCMR/VIBE file "
+           "(configs/experiment/released_*.yaml; docs/usage-own-video.md)"
+           if feature_dim == 2048 else "") + ".")

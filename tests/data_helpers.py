@@ -9,14 +9,15 @@ FEATURE_DIM = 6
 
 def make_clip(video: str, frames: int, *, start: int = 0, split: str = "train",
               dataset: str = "toy", feature_dtype: str = "float32", kp3d: str = "common14",
-              smpl: bool = True, bbox: bool = False, seed: int = 0) -> dict:
+              smpl: bool = True, bbox: bool = False, seed: int = 0,
+              feature_dim: int = FEATURE_DIM) -> dict:
     """A schema-conformant clip with random contents (``kp3d=""``: a 2D-only clip)."""
     rng = np.random.default_rng(seed)
     clip = {
         "meta": {"dataset": dataset, "video": video, "start": start, "split": split,
                  "fps": 25.0, "kind": "clip", "joints3d": kp3d,
                  "supervision": {"kp2d": True, "kp3d": bool(kp3d), "smpl": smpl}},
-        "features": rng.random((frames, FEATURE_DIM)).astype(feature_dtype),
+        "features": rng.random((frames, feature_dim)).astype(feature_dtype),
         "kp2d": rng.uniform(-1, 1, (frames, 49, 3)).astype(np.float32),
         "valid": (rng.random(frames) > 0.2).astype(np.uint8),
         "frame_id": np.arange(start, start + frames, dtype=np.int64),

@@ -79,8 +79,9 @@ def test_seeds_train_apart_and_record_their_seed(ablation):
     assert metrics["full", 0]["test/toy/mpjpe"] != metrics["full", 1]["test/toy/mpjpe"]
     for seed in (0, 1):
         run_dir = experiments["full"] / f"seed{seed}"
-        saved = sorted(run_dir.glob("csv/version_*/cli_config.yaml"))  # fit's and test's
-        assert [yaml.safe_load(p.read_text())["seed_everything"] for p in saved] == [seed, seed]
+        saved = RunDirectory(run_dir).config_file  # the latest sub-command's: test's
+        assert yaml.safe_load(saved.read_text())["seed_everything"] == seed
+        assert not list(run_dir.glob("csv/version_*/cli_config.yaml"))
         assert load_run(run_dir).seed == seed
 
 
@@ -389,3 +390,19 @@ def test_run_without_a_test_record_is_refused_with_what_to_run(tmp_path, capsys)
     RunDirectory(old).results_config.write_text("seed_everything: 3\n")
     assert compare(str(old), "--out", str(tmp_path / "r.md")) == 2
     assert "missing ['weights_sha256']" in capsys.readouterr().err
+
+
+def test_columns_follow_the_order_the_config_gives_the_test_datasets(tmp_path):
+    """A results file may list ``synthetic-dark`` before ``synthetic`` (the CSV logger sorts its
+    columns); the table keeps the config's order: synthetic, then synthetic-dark."""
+    run_dir = tmp_path / "synthetic" / "str" / "seed0"
+    config = {"seed_everything": 0,
+              "data": {"test_datasets": {"synthetic": "test", "synthetic-dark": "test-dark"}}}
+    write_test_record(run_dir, {"synthetic-dark": {"pa_mpjpe": 2.0, "frames": 9},
+                                "synthetic": {"pa_mpjpe": 1.0, "frames": 9}},
+                      config, global_step=10, weights_sha256="ab" * 32, seed=0,
+                      checkpoint=str(RunDirectory(run_dir).checkpoint_dir / "best.ckpt"))
+    run = load_run(run_dir)
+    assert list(run.results) == ["synthetic", "synthetic-dark"]
+    table = build_table(load_groups([run_dir]))
+    assert [dataset for dataset, _ in table.columns] == ["synthetic", "synthetic-dark"]

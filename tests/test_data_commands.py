@@ -1,6 +1,5 @@
 """``str-lightning data index|check`` on real shards, good and bad."""
 
-import argparse
 import io
 import json
 import tarfile
@@ -8,14 +7,12 @@ import tarfile
 import numpy as np
 from data_helpers import make_clip, write_split
 
-from datamodules.commands import add_data_commands
+from str_lightning.app.cli import main
 
 
 def run_data(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="str-lightning")
-    add_data_commands(parser.add_subparsers(dest="group", required=True))
-    args = parser.parse_args(["data", *argv])
-    return args.run(args)
+    """``str-lightning data ARGV`` as the command runs it (errors: one message, status 2)."""
+    return main(["data", *argv])
 
 
 def write_foreign_tar(path, clips: dict[str, dict]) -> None:
@@ -62,14 +59,14 @@ def test_check_reports_checksum_mismatch_and_wrong_feature_dim(tmp_path, capsys)
     narrow = make_clip("k1", 4)
     narrow["features"] = narrow["features"][:, :2]
     write_foreign_tar(tmp_path / "b.tar", {"k1": narrow})
-    assert run_data("index", str(tmp_path)) == 1
+    assert run_data("index", str(tmp_path)) == 2
     assert "shard b.tar, sample 'k1': feature_dim: expected 6" in capsys.readouterr().err
     (tmp_path / "b.tar").unlink()
     assert run_data("index", str(tmp_path)) == 0
     write_foreign_tar(tmp_path / "a.tar", {"k0": make_clip("k0", 4, seed=5)})
     capsys.readouterr()
     assert run_data("check", str(tmp_path)) == 1
-    assert "shard a.tar: sha256 expected" in capsys.readouterr().err
+    assert f"shard {tmp_path / 'a.tar'}: sha256 expected" in capsys.readouterr().err
 
 
 def test_check_names_a_truncated_shard(tmp_path, capsys):
@@ -82,5 +79,5 @@ def test_check_names_a_truncated_shard(tmp_path, capsys):
 
 
 def test_index_of_an_empty_directory_is_an_error(tmp_path, capsys):
-    assert run_data("index", str(tmp_path)) == 1
+    assert run_data("index", str(tmp_path)) == 2
     assert "no *.tar shards" in capsys.readouterr().err

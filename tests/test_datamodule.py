@@ -2,6 +2,7 @@
 
 import itertools
 import random
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from datamodules.datamodule import ShardDataModule
 from datamodules.loading import interleave_windows, rank_batch_split
-from datamodules.schema import ClipError, iterate_clips, read_manifest
+from datamodules.schema import ClipError, DataError, ShardError, iterate_clips, read_manifest
 
 UNEVEN_LENGTHS = [41, 3, 17, 1, 29, 8, 8, 60, 2, 13, 5]  # 11 sequences, 4 shards of <= 3
 
@@ -246,3 +247,49 @@ def test_interleaving_gives_each_window_of_a_clip_once_and_mixes_the_pool():
     one_at_a_time = itertools.islice(interleave_windows(
         (({"clip": index}, list(range(10))) for index in itertools.count()), 1, random.Random(0)), 30)
     assert [targets["clip"] for targets, _ in one_at_a_time] == [i // 10 for i in range(30)]
+
+
+# ----------------------------------------------------------------------------- stages, checksums
+
+
+def test_each_stage_checks_and_measures_only_the_splits_it_reads(train_dirs, eval_dir, tmp_path):
+    write_split(tmp_path / "mine", [12], split="predict", feature_dim=2048)
+    data = ShardDataModule(
+        train_datasets=[{"path": str(train_dirs / "3d")}], val_datasets={"toy": str(eval_dir)},
+        test_datasets={"gone": str(tmp_path / "gone")}, predict_datasets={"mine": str(tmp_path / "mine")},
+        motion_dataset=str(train_dirs / "3d"))
+    assert data.feature_dim_for("fit") == data.feature_dim_for("validate") == FEATURE_DIM
+    assert data.feature_dim_for("predict") == 2048  # other splits' sizes do not matter
+    with pytest.raises(DataError) as missing:
+        data.feature_dim_for("test")
+    assert f"data.test_datasets.gone: {tmp_path / 'gone'}" in str(missing.value)
+    assert "data.train_datasets" not in str(missing.value)
+    assert list(data.configured_paths("fit")) == [
+        "data.train_datasets[0]", "data.val_datasets.toy", "data.motion_dataset"]
+    assert data.stage_splits("fit") == [str(train_dirs / "3d"), str(eval_dir)]
+
+
+def flipped_copy(source, target):
+    """A copy of a split whose first shard has one byte changed (still a readable tar)."""
+    shutil.copytree(source, target)
+    shard = min(target.glob("*.tar"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    return shard
+
+
+def test_test_shards_are_verified_against_their_checksums_before_reading(eval_dir, tmp_path):
+    shard = flipped_copy(eval_dir, tmp_path / "flipped")
+    split = {"toy": str(tmp_path / "flipped")}
+    with pytest.raises(ShardError, match=rf"shard {shard}: sha256 expected [0-9a-f]{{64}} \(as "
+                                         r"manifest.json lists\), got [0-9a-f]{64}"):
+        ShardDataModule(test_datasets=split, num_workers=0).test_dataloader()
+    assert ShardDataModule(test_datasets=split, num_workers=0,
+                           verify_checksums=[]).test_dataloader()  # asked not to: read as is
+    assert ShardDataModule(val_datasets=split, num_workers=0).val_dataloader()  # default: test only
+    with pytest.raises(ShardError, match="sha256 expected"):
+        ShardDataModule(val_datasets=split, num_workers=0, verify_checksums=["val"]).val_dataloader()
+    with pytest.raises(DataError, match="verify_checksums"):
+        ShardDataModule(verify_checksums=["tset"])
+    ShardDataModule(test_datasets={"toy": str(eval_dir)}, num_workers=0).test_dataloader()

@@ -90,7 +90,7 @@ def test_index_refuses_a_shard_cut_at_every_offset_class(split, tmp_path, case, 
     message = str(refused.value)
     assert f"shard {work / SHARD}: truncated" in message and words in message
     assert "str-lightning data index" in message and "missing member" not in message
-    assert run_data("index", str(work)) == 1
+    assert run_data("index", str(work)) == 2
     assert "truncated" in capsys.readouterr().err
     assert not (work / "manifest.json").exists()
 
@@ -200,7 +200,10 @@ def test_check_refuses_a_manifest_whose_counts_were_edited(split, tmp_path, edit
     manifest = json.loads(path.read_text())
     expected = edit(manifest)
     path.write_text(json.dumps(manifest))
-    assert run_data("check", str(work)) == 1
+    # Totals that do not add up make the manifest unreadable: an error (status 2); entries that
+    # disagree with the shards are problems the check finds (status 1).
+    unreadable = edit in (edit_shard_samples, edit_total_frames)
+    assert run_data("check", str(work)) == (2 if unreadable else 1)
     err = capsys.readouterr().err
     assert expected in err and "str-lightning data index" in err
 

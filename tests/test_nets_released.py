@@ -11,12 +11,13 @@ import torch
 from helpers import write_random_body_dir
 from nets_helpers import random_state, spin_regressor_keys
 
-from str_lightning.nets import MotionDiscriminator, TCMREncoder, VIBEEncoder
+from str_lightning.nets import ModelFileError, MotionDiscriminator, TCMREncoder, VIBEEncoder
 from str_lightning.nets.regressor import Regressor
 from str_lightning.nets.released import (
     from_released_state_dict,
     load_released_discriminator,
     load_released_generator,
+    released_architecture,
 )
 
 DIM, HIDDEN, GRU_HIDDEN = 24, 16, 12
@@ -136,3 +137,24 @@ def test_released_discriminator_loads_strictly(tmp_path):
     torch.save({"gen_state_dict": {}}, tmp_path / "tcmr.pth.tar")
     with pytest.raises(ValueError, match=r"tcmr\.pth\.tar.*'disc_motion_state_dict'"):
         load_released_discriminator(tmp_path / "tcmr.pth.tar", discriminator)
+
+
+@pytest.mark.parametrize(("keys", "encoder"), [
+    (released_tcmr_encoder(2048, 1024), {"class_path": "str_lightning.nets.TCMREncoder", "init_args": {
+        "hidden_size": 1024, "num_layers": 2, "attention_hidden_size": 256}}),
+    (released_vibe_encoder(2048, 1024), {"class_path": "str_lightning.nets.VIBEEncoder", "init_args": {
+        "hidden_size": 1024, "num_layers": 2}}),
+    (released_tcmr_encoder(DIM, GRU_HIDDEN, layers=3, att=5), {
+        "class_path": "str_lightning.nets.TCMREncoder",
+        "init_args": {"hidden_size": GRU_HIDDEN, "num_layers": 3, "attention_hidden_size": 5}}),
+])
+def test_the_released_architecture_is_read_from_the_parameter_shapes(keys, encoder):
+    dim = keys[next(k for k in keys if k.endswith("weight_ih_l0"))][1]
+    shapes = {f"module.encoder.{k}": v for k, v in keys.items()}
+    shapes |= {f"module.regressor.{k}": v for k, v in spin_regressor_keys(dim, 1024).items()}
+    with torch.device("meta"):
+        architecture = released_architecture({k: torch.empty(v) for k, v in shapes.items()})
+    assert architecture == {"encoder": encoder, "feature_dim": dim, "regressor_hidden_size": 1024,
+                            "edge_mode": "tcmr" if "TCMR" in encoder["class_path"] else "replicate"}
+    with pytest.raises(ModelFileError, match="neither TCMR's .* nor VIBE's"):
+        released_architecture({"module.encoder.conv.weight": torch.zeros(1)})

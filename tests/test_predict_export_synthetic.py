@@ -4,6 +4,8 @@ read back (numpy alone for the predictions) give the figures ``test`` logged."""
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from str_lightning.body.joints import ROOTS, SMPL24, convert_joints
 from str_lightning.export import BVH_UNITS_PER_METRE
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.metrics import PAMPJPE, AccelError
+from str_lightning.run_directory import RunDirectory
 
 BVH_TOLERANCE_M = 1e-4  # the BVH prints 1e-6 cm and 1e-6 degrees; float32 posing is ~1e-6 m
 
@@ -53,7 +56,7 @@ def run(tmp_path_factory) -> dict:
         "--trainer.callbacks+=callbacks.predictions.SequencePredictionWriter",
         "--trainer.callbacks.vertices=true"])
     run_dir = tiny_run_dir(root)
-    return {"logged": logged, "data": data, "run_dir": run_dir, "root": root,
+    return {"logged": logged, "data": data, "run_dir": run_dir, "root": root, "config": path,
             "files": sorted((run_dir / "predictions" / "synthetic").glob("*.npz"))}
 
 
@@ -115,6 +118,19 @@ def test_metrics_from_the_written_files_equal_the_logged_test_metrics(run, groun
     assert float(accel.compute()) == pytest.approx(logged["test/synthetic/accel"], abs=1e-3)
     assert 1000 * np.concatenate(vertex_errors).mean() == pytest.approx(
         logged["test/synthetic/mpvpe"], abs=1e-3)
+
+
+def test_predict_says_where_it_wrote_and_files_get_the_mode_of_checkpoints(run, capsys):
+    assert main(["predict", "--config", str(run["config"]), "--ckpt_path", "best"]) == 0
+    directory = run["run_dir"] / "predictions"
+    count = len(run["files"])
+    assert (f"predict: wrote {count} prediction file(s) to {directory} (synthetic: {count})"
+            in capsys.readouterr().out)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    checkpoints = RunDirectory(run["run_dir"]).checkpoints()
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in [*run["files"], *checkpoints]}
+    assert modes == {0o666 & ~umask}
 
 
 def _export(run, fmt: str, *extra: str, files: list[Path] | None = None) -> Path:

@@ -3,6 +3,7 @@ checkpoint and exits cleanly; ``--ckpt_path auto`` resumes with a continuous glo
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -88,7 +89,7 @@ def fit(config_path: Path, *callbacks: Callback) -> STRLightningCLI:
                            trainer_defaults={"callbacks": list(callbacks)})
 
 
-def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_path):
+def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_path, caplog):
     config = preemptible_config(shards, tmp_path, max_steps=100_000)
     path = write_config(config, tmp_path / "long.yaml")
     run = RunDirectory(tiny_run_dir(tmp_path))
@@ -102,9 +103,11 @@ def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_pa
 
     # Resume, and get preempted again by a real signal at a known step.
     config["trainer"]["max_steps"] = preempted_at + 100
+    caplog.set_level(logging.INFO)
     second = fit(write_config(config, tmp_path / "second.yaml"), SignalAtStep(preempted_at + 2))
     assert second.trainer.global_step == preempted_at + 3  # continued, not restarted
     assert saved_step(run.hpc_checkpoint(2)) == preempted_at + 3
+    assert "Restored all states" in caplog.text and "weights_only" not in caplog.text
 
     # The last resume finishes; resuming from hpc_ckpt_2 removes the older hpc_ckpt_1.
     config["trainer"]["max_steps"] = preempted_at + 5

@@ -10,7 +10,9 @@ import pytest
 import torch
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
-from str_lightning.app.lightning_cli import STRLightningCLI, run_lightning
+from str_lightning.app.cli import main
+from str_lightning.app.config_errors import ConfigError
+from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.run_directory import RunDirectory
 from str_lightning.run_guards import RunRefused
 
@@ -82,7 +84,7 @@ def test_second_fit_into_a_run_is_refused_unless_continued_or_started_over(str_r
 
 def test_refusal_is_a_clear_command_line_error(str_run, capsys):
     config, _ = str_run
-    assert run_lightning(["fit", "--config", str(config)]) == 2
+    assert main(["fit", "--config", str(config)]) == 2
     assert "str-lightning: error: run directory" in capsys.readouterr().err
 
 
@@ -103,18 +105,18 @@ def test_auto_skips_checkpoints_weights_only_refuses(str_run, tmp_path):
     with pytest.warns(UserWarning, match="skipping") as warned:
         newest = run.newest_checkpoint()
     messages = " ".join(str(w.message) for w in warned)
-    assert f"skipping {code}" in messages and f"skipping {torn}" in messages
+    assert f"--ckpt_path auto: skipping {code}" in messages and f"skipping {torn}" in messages
     assert newest.name == original.newest_checkpoint().name
+    with pytest.warns(UserWarning, match=f"--ckpt_path best: skipping {code}"):
+        assert Path(run.resolve_ckpt_path("best")).name.startswith("best-step")
 
-def test_yaml_syntax_error_names_the_file(tmp_path, capsys):
+def test_yaml_syntax_error_names_the_file(tmp_path):
     fragment = tmp_path / "trainer.yaml"
     fragment.write_text("max_epochs: [1\nlimit: 2\n")
     config = tmp_path / "experiment.yaml"
     config.write_text("trainer: trainer.yaml\n")
     for path in (fragment, config):
-        with pytest.raises(SystemExit) as exit_info:
+        with pytest.raises(ConfigError) as error:
             STRLightningCLI(args=["fit", "--config", str(path)])
-        assert exit_info.value.code == 2
-        err = capsys.readouterr().err
-        assert f"config file {fragment} is not valid YAML" in err and "line 2" in err
-        assert "<unicode string>" not in err
+        assert f"config file {fragment} is not valid YAML" in str(error.value)
+        assert "line 2" in str(error.value) and "<unicode string>" not in str(error.value)

@@ -1,6 +1,5 @@
 """The synthetic benchmark: determinism, splits, supervision, corruptions, targets, schema."""
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -10,10 +9,11 @@ import pytest
 import torch
 
 from datamodules.schema import iterate_clips, read_manifest
-from datamodules.synthetic import add_synth_command, get_preset
+from datamodules.synthetic import get_preset
 from datamodules.synthetic.features import Segment, corrupt, light_level
 from datamodules.synthetic.generate import feature_network, make_split
 from datamodules.synthetic.motion import FPS, generate_motion
+from str_lightning.app.cli import main
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SPIN49
 from str_lightning.geometry import axis_angle_to_rotmat
@@ -23,10 +23,7 @@ PLANS = {plan.directory: plan for plan in SMALL.splits}
 
 
 def _synth(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    add_synth_command(parser.add_subparsers(dest="group", required=True))
-    args = parser.parse_args(["synth", *argv])
-    return args.run(args)
+    return main(["synth", *argv])
 
 
 @pytest.fixture(scope="module")

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from training_helpers import (
+    batch_fingerprints,
+    tiny_config,
+    tiny_run_dir,
+    write_config,
+    write_tiny_shards,
+)
 
+from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.lightning_cli import STRLightningCLI, run_lightning
 from str_lightning.checkpoints import weights_digest
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
 from str_lightning.run_directory import RunDirectory
+from str_lightning.run_guards import RunRefused
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")
@@ -138,13 +148,13 @@ def test_seed_names_the_run_directory_seeds_the_data_and_is_in_the_checkpoint(sh
     assert (tiny_run_dir(tmp_path, seed=0) / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_a_random_or_no_seed_is_refused(shards, tmp_path, capsys):
+def test_a_random_or_no_seed_is_refused(shards, tmp_path):
     config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
     for value in ("true", "false"):
-        with pytest.raises(SystemExit):
+        with pytest.raises(ConfigError) as error:
             run_cli("fit", "--config", str(config), "--seed_everything", value)
         assert "seed_everything must be an integer seed (it names the run directory seed<N> and " \
-               f"seeds the data stream and the initial weights), got {value.title()}" in capsys.readouterr().err
+               f"seeds the data stream and the initial weights), got {value.title()}" in str(error.value)
 
 
 def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):
@@ -185,6 +195,34 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     # the scheduler steps of epochs 1 and 3 are in the checkpoints (docs/training.md).
     assert before["lr_schedulers"][0]["last_epoch"] == 1
     assert after["lr_schedulers"][0]["last_epoch"] == 2
+
+
+def test_a_run_resumed_mid_epoch_trains_on_the_batches_of_the_uninterrupted_run(shards, tmp_path,
+                                                                                   caplog):
+    """The training loader is resumable: resumed from a checkpoint taken in the middle of an
+    epoch, the run trains on exactly the batches the uninterrupted run trains on (and Lightning
+    has no reason to warn that the loader is not resumable)."""
+    recorder = {"class_path": "training_helpers.BatchFingerprints"}
+
+    def fit(root: Path, max_steps: int, *args: str) -> STRLightningCLI:
+        config = tiny_config(shards, root, max_steps=max_steps, steps_per_epoch=4, every_n_steps=3)
+        config["trainer"]["callbacks"].append(recorder)
+        root.mkdir(exist_ok=True)
+        return run_cli("fit", "--config", str(write_config(config, root / f"{max_steps}.yaml")), *args)
+
+    uninterrupted = batch_fingerprints(fit(tmp_path / "whole", 10))
+    assert sorted(uninterrupted) == list(range(10))
+    first = batch_fingerprints(fit(tmp_path / "parts", 6))  # stops at batch 2 of epoch 1
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = batch_fingerprints(fit(tmp_path / "parts", 10, "--ckpt_path", "auto"))
+    assert sorted(resumed) == [6, 7, 8, 9]
+    assert {**first, **resumed} == uninterrupted
+    assert "Restored all states" in caplog.text  # Lightning's log is seen here
+    messages = [str(w.message) for w in caught] + caplog.messages
+    assert not [m for m in messages if "not resumable" in m or "weights_only" in m], messages
 
 
 def test_auto_starts_fresh_without_checkpoints(tmp_path):
@@ -262,13 +300,13 @@ def read_test_metrics(csv_root: Path) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
-def test_evaluating_untrained_weights_is_refused_unless_asked(subcommand, shards, tmp_path, capsys):
+def test_evaluating_untrained_weights_is_refused_unless_asked(subcommand, shards, tmp_path):
     config = tiny_config(shards, tmp_path)
     config["data"]["predict_datasets"] = {"toy": str(shards / "val")}
     path = str(write_config(config, tmp_path / "c.yaml"))
-    assert run_lightning([subcommand, "--config", path]) == 2
-    error = capsys.readouterr().err
-    assert f"{subcommand} without trained weights" in error and "--ckpt_path best" in error
+    with pytest.raises(RunRefused, match=f"{subcommand} without trained weights: .* Pass "
+                                         "--ckpt_path best"):
+        run_cli(subcommand, "--config", path)
     assert not tiny_run_dir(tmp_path).exists()  # refused before anything was written
     assert run_lightning([subcommand, "--config", path, "--ckpt_path", "none"]) == 0
 

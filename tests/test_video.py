@@ -5,6 +5,7 @@ the ResNet-50 is random or loaded from a SPIN-layout checkpoint written here).""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -20,7 +21,7 @@ from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.app.video.backbone import ResNet50, load_spin_backbone, spin_backbone_state_dict
 from str_lightning.app.video.demo import (
     image_focal,
-    load_trained_model,
+    load_demo_model,
     overlay_frames,
     predicted_meshes,
 )
@@ -32,6 +33,7 @@ from str_lightning.app.video.frames import (
     read_boxes,
 )
 from str_lightning.geometry import crop_camera_to_image, project_pinhole, project_to_crop
+from str_lightning.nets import Regressor, TCMREncoder, VIBEEncoder
 from str_lightning.run_directory import RunDirectory
 
 WIDTH, HEIGHT, FRAMES, FPS = 160, 128, 14, 10.0
@@ -219,20 +221,24 @@ def test_features_command_reports_bad_input(video_files, tmp_path, capsys):
 # ----------------------------------------------------------------------------- predict and demo
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
-    """A TCMR-like model on 2048-d features, fitted for one step by the real CLI."""
-    root = tmp_path_factory.mktemp("fit")
+def fitted_checkpoint(root: Path, feature_dim: int) -> tuple[Path, dict]:
+    """A TCMR-like model on ``feature_dim`` features, fitted for one step by the real CLI."""
     for split, lengths, kp3d in (("train", [20, 18], "spin49"), ("val", [12], "common14")):
         with ShardWriter(root / split, dataset="toy", split=split) as writer:
             for i, length in enumerate(lengths):
                 clip = make_clip(f"v{i}", length, split=split, kp3d=kp3d, seed=i)
-                clip["features"] = np.random.default_rng(i).random((length, 2048), np.float32)
+                clip["features"] = np.random.default_rng(i).random((length, feature_dim), np.float32)
                 writer.write(clip)
     config = tiny_config(root, root / "runs", "tcmr", max_steps=1, steps_per_epoch=1)
     config["data"]["train_datasets"] = [{"path": str(root / "train"), "weight": 1.0, "group": "3d"}]
     STRLightningCLI(args=["fit", "--config", str(write_config(config, root / "fit.yaml"))])
     return RunDirectory(tiny_run_dir(root / "runs")).last_checkpoint, config
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> tuple[Path, dict]:
+    """A TCMR-like model on SPIN's 2048-d features."""
+    return fitted_checkpoint(tmp_path_factory.mktemp("fit"), 2048)
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +281,7 @@ def test_demo_draws_the_mesh_on_the_persons_box(video_files, mean_checkpoint, tm
     assert read_manifest(tmp_path / "demo_features").frames == len(BOXED)
 
     # The overlay itself, frame by frame (the GIF's palette blurs colours a little).
-    model = load_trained_model(ckpt)
+    model = load_demo_model(ckpt)
     meshes = predicted_meshes(model, iterate_clips(tmp_path / "demo_features"))
     video = open_video(video_files["folder"], FPS)
     originals = generated_frames()
@@ -296,11 +302,81 @@ def test_demo_draws_the_mesh_on_the_persons_box(video_files, mean_checkpoint, tm
         assert changed_pixels(written[t], originals[t]).sum() > 0.8 * changed.sum(), t
 
 
-def test_demo_refuses_a_file_that_is_not_a_fit_checkpoint(video_files, tmp_path, capsys):
-    released = tmp_path / "tcmr_demo_model.pth.tar"
-    torch.save({"gen_state_dict": {}, "performance": np.float64(52.7), "epoch": 3}, released)
+def test_demo_refuses_a_64d_model_within_2_s_before_computing_features(video_files, tmp_path,
+                                                                        capsys):
+    ckpt, _ = fitted_checkpoint(tmp_path / "fit64", 64)  # a synthetic-benchmark-sized model
+    out = tmp_path / "d.gif"
+    start = time.perf_counter()
     code = main(["demo", str(video_files["mp4"]), "--boxes", str(video_files["csv"]),
-                 "--random-weights", "--ckpt", str(released), "--out", str(tmp_path / "d.gif")])
-    assert code == 2
-    assert "tcmr_demo_model.pth.tar: expected a str-lightning fit checkpoint" in capsys.readouterr().err
+                 "--random-weights", "--ckpt", str(ckpt), "--out", str(out)])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and elapsed < 2.0, elapsed
+    assert f"{ckpt}: its model reads 64-D features, but the demo computes SPIN's 2048-D" in err
+    assert "a released TCMR or VIBE file" in err and "paper recipe" in err
+    assert "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "d_features").exists()
+
+
+def released_file(fit_checkpoint: Path, path: Path) -> Path:
+    """A fit checkpoint's encoder and regressor written as TCMR/VIBE release their models:
+    ``gen_state_dict`` with a DataParallel prefix and SMPL buffers, numpy-scalar metadata."""
+    state = torch.load(fit_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    generator = {f"module.{key}": value for key, value in state.items()
+                 if key.startswith(("encoder.", "regressor."))}
+    generator["module.regressor.smpl.faces_tensor"] = torch.zeros(13776, 3, dtype=torch.int64)
+    torch.save({"epoch": np.int64(3), "performance": np.float64(52.7),
+                "gen_state_dict": generator}, path)
+    return path
+
+
+def test_demo_runs_on_a_released_tcmr_file(video_files, mean_checkpoint, tmp_path):
+    """The same weights as a released-format file: the same model (architecture read from the
+    parameters, TCMR's edge mode) and the same overlay as from the fit checkpoint."""
+    released = released_file(mean_checkpoint, tmp_path / "tcmr_demo_model.pth.tar")
+    model, reference = load_demo_model(released, "mannequin"), load_demo_model(mean_checkpoint)
+    assert isinstance(model.encoder, TCMREncoder) and model.hparams.edge_mode == "tcmr"
+    assert model.hparams.feature_dim == 2048 and model.hparams.regressor_hidden_size == 16
+    expected = {k: v for k, v in reference.state_dict().items() if k.startswith(("encoder.", "regressor."))}
+    assert {k: v for k, v in model.state_dict().items() if k in expected}.keys() == expected.keys()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in expected.items())
+    args = ["demo", str(video_files["folder"]), "--boxes", str(video_files["csv"]), "--fps",
+            str(FPS), "--random-weights", "--out"]
+    assert main([*args, str(tmp_path / "released.gif"), "--ckpt", str(released),
+                 "--body-model", "mannequin"]) == 0
+    assert main([*args, str(tmp_path / "fit.gif"), "--ckpt", str(mean_checkpoint)]) == 0
+    np.testing.assert_array_equal(iio.imread(tmp_path / "released.gif", index=None),
+                                  iio.imread(tmp_path / "fit.gif", index=None))
+
+
+def released_generator(encoder: torch.nn.Module, regressor: Regressor) -> dict[str, torch.Tensor]:
+    return ({f"encoder.{k}": v for k, v in encoder.state_dict().items()}
+            | {f"regressor.{k}": v for k, v in regressor.state_dict().items()})
+
+
+def test_demo_reads_a_released_vibe_file(tmp_path):
+    encoder, regressor = VIBEEncoder(2048, 16, hidden_size=12, num_layers=2), Regressor(2048, 24)
+    torch.save({"gen_state_dict": released_generator(encoder, regressor),
+                "disc_motion_state_dict": {}}, tmp_path / "vibe.pth.tar")
+    model = load_demo_model(tmp_path / "vibe.pth.tar", "mannequin")
+    assert isinstance(model.encoder, VIBEEncoder) and model.encoder.gru.num_layers == 2
+    assert model.encoder.gru.hidden_size == 12 and model.hparams.regressor_hidden_size == 24
+    assert torch.equal(model.encoder.linear.weight, encoder.linear.weight)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ({"gen_state_dict": released_generator(TCMREncoder(2048, 16, 8, 1, 8), Regressor(2048, 16))},
+     "holds no body model; pass --body-model DIR"),
+    ({"gen_state_dict": {"encoder.gru_cur.weight_ih_l0": torch.zeros(3, 2048)}},
+     "the released generator lacks the parameter 'attention.fc.weight'"),
+    ({"model": {}, "epoch": 3}, ("expected a str-lightning fit checkpoint (keys 'state_dict', "
+                                 "'hyper_parameters') or a released TCMR/VIBE file")),
+])
+def test_demo_refuses_what_it_cannot_run(video_files, tmp_path, capsys, content, message):
+    path = tmp_path / "model.pth.tar"
+    torch.save(content, path)
+    code = main(["demo", str(video_files["mp4"]), "--boxes", str(video_files["csv"]),
+                 "--random-weights", "--ckpt", str(path), "--out", str(tmp_path / "d.gif")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{path}: " in err and message in err and "Traceback" not in err
     assert not (tmp_path / "d.gif").exists()

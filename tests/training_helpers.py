@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from data_helpers import write_split
+from lightning.pytorch import Callback, LightningModule, Trainer
 
 ENCODERS = {
     "str": ("str_lightning.modules.PoseShapeModule", "str_lightning.nets.STREncoder",
@@ -78,3 +80,21 @@ def tiny_run_dir(run_root: Path, experiment: str = "run", seed: int = 0) -> Path
 def write_config(config: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+class BatchFingerprints(Callback):
+    """Records, per global step, a fingerprint of the training batch (the sum of its features
+    in float64): two runs trained on the same batches in the same order record the same."""
+
+    def __init__(self) -> None:
+        self.by_step: dict[int, float] = {}
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self.by_step[trainer.global_step] = float(batch["features"].double().sum())
+
+
+def batch_fingerprints(cli: Any) -> dict[int, float]:
+    """What the :class:`BatchFingerprints` callback of a CLI run recorded."""
+    (recorder,) = [c for c in cli.trainer.callbacks if isinstance(c, BatchFingerprints)]
+    return recorder.by_step

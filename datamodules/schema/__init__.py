@@ -26,8 +26,10 @@ from datamodules.schema.manifest import (
     ClipEntry,
     Manifest,
     ShardEntry,
+    checksum_mismatch,
     file_sha256,
     read_manifest,
+    verify_checksums,
     write_manifest,
 )
 from datamodules.schema.reading import (
@@ -55,8 +57,9 @@ __all__ = [
     "ARRAY_MEMBERS", "FEATURE_DTYPES", "KINDS", "MANIFEST_NAME", "META_FIELDS", "SCHEMA_VERSION",
     "SUPERVISION_FLAGS", "ClipEntry", "ClipError", "DataError", "Manifest", "ShardEntry",
     "ShardError", "ShardWriter", "build_manifest", "check_clip_frames", "check_shard_keys",
+    "checksum_mismatch",
     "complete_members", "decode_members", "decode_sample", "encode_clip", "file_sha256",
     "index_shard", "iterate_clips", "raw_samples", "read_clip", "read_manifest", "recount_shard",
     "required_members", "sample_key", "shard_samples", "validate_clip", "validate_meta",
-    "write_manifest",
+    "verify_checksums", "write_manifest",
 ]

@@ -134,3 +134,22 @@ def file_sha256(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
+
+def checksum_mismatch(manifest: Manifest, shard: ShardEntry) -> str | None:
+    """What is wrong with a shard's sha256 (None when it is the one its manifest lists)."""
+    actual = file_sha256(manifest.shard_path(shard))
+    if actual == shard.sha256:
+        return None
+    return (f"shard {manifest.shard_path(shard)}: sha256 expected {shard.sha256} (as "
+            f"{MANIFEST_NAME} lists), got {actual}")
+
+
+def verify_checksums(manifest: Manifest) -> None:
+    """Raise ``ShardError`` naming every shard of the split whose bytes are not the bytes that
+    were indexed (a torn copy, flipped bits, an edit): reading such a shard could give wrong
+    numbers without any other error."""
+    mismatches = [m for shard in manifest.shards if (m := checksum_mismatch(manifest, shard))]
+    if mismatches:
+        raise ShardError("\n".join(mismatches) + "\nThe shards changed after they were "
+                         "indexed: copy them again from their source (or rewrite them), then "
+                         f"check the split with `str-lightning data check {manifest.directory}`")

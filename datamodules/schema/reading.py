@@ -109,20 +109,22 @@ def read_clip(manifest: Manifest, shard: ShardEntry, entry: ClipEntry,
     if len(data) != entry.nbytes:
         raise ShardError(f"shard {path}, sample {entry.key!r}: truncated: expected bytes "
                          f"{entry.offset}+{entry.nbytes} as the manifest lists, the file ends "
-                         f"{len(data)} bytes after {entry.offset}")
+                         f"{len(data)} bytes after {entry.offset}; the file changed after it was "
+                         f"indexed: run `str-lightning data check {manifest.directory}`")
     members: dict[str, Any] = {"__key__": entry.key, "__url__": str(path)}
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
             for info in tar:
                 key, _, suffix = info.name.partition(".")
                 if key != entry.key:
-                    raise ShardError(f"shard {shard.name}: bytes {entry.offset}+{entry.nbytes} "
+                    raise ShardError(f"shard {path}: bytes {entry.offset}+{entry.nbytes} "
                                      f"hold {info.name!r}, expected members of {entry.key!r} "
                                      f"(manifest out of date?)")
                 members[suffix] = tar.extractfile(info).read()
     except (tarfile.TarError, EOFError) as err:
-        raise ShardError(f"shard {shard.name}, sample {entry.key!r}: unreadable bytes "
-                         f"{entry.offset}+{entry.nbytes} ({err})") from err
+        raise ShardError(f"shard {path}, sample {entry.key!r}: unreadable bytes "
+                         f"{entry.offset}+{entry.nbytes} ({err}); the file changed after it was "
+                         f"indexed: run `str-lightning data check {manifest.directory}`") from err
     clip = decode_sample(members, manifest.feature_dim, validate)
     check_clip_frames(clip, entry)
     return clip

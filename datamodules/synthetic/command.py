@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -49,12 +48,8 @@ def run_synth(args: argparse.Namespace) -> int:
     from datamodules.synthetic.generate import generate
 
     started = time.perf_counter()
-    try:
-        summary = generate(args.out, get_preset(args.preset), args.seed, overwrite=args.overwrite,
-                           progress=not args.quiet)
-    except FileExistsError as err:
-        print(f"str-lightning synth: error: {err}", file=sys.stderr)
-        return 2
+    summary = generate(args.out, get_preset(args.preset), args.seed, overwrite=args.overwrite,
+                       progress=not args.quiet)
     for directory, counts in summary.items():
         print(f"{args.out / directory}: {counts['videos']} videos, {counts['clips']} clips, "
               f"{counts['frames']} frames")

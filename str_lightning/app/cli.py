@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="STR (BMVC 2022), TCMR-like and VIBE-like video human pose and shape "
         "estimation on PyTorch Lightning.",
         epilog="fit, validate, test and predict take --config FILE.yaml and any --trainer.*, "
-        "--model.*, --data.* override (LightningCLI: each has its own --help and --print_config).",
+        "--model.*, --data.* override (LightningCLI: each has its own --help and --print_config). "
+        "An error in what a command is given ends in one message and exit status 2; --verbose "
+        "true (any command) or STR_LIGHTNING_VERBOSE=1 also prints its traceback.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
@@ -153,18 +155,16 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``str-lightning`` and ``python -m str_lightning``."""
-    from str_lightning.body import BodyModelFileError
+    """Entry point of ``str-lightning`` and ``python -m str_lightning``: every command's
+    anticipated errors end in one message and status 2 (:mod:`str_lightning.app.errors`)."""
+    from str_lightning.app.errors import reported, wants_traceback, without_verbose_flag
 
     from_command_line = argv is None
     argv = list(sys.argv[1:] if from_command_line else argv)
+    verbose = wants_traceback(argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from str_lightning.app.lightning_cli import run_lightning
 
-        return run_lightning(None if from_command_line else argv)
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (BodyModelFileError, FileNotFoundError) as err:
-        print(f"str-lightning: error: {err}", file=sys.stderr)
-        return 2
+        return reported(lambda: run_lightning(None if from_command_line else argv), verbose)
+    args = build_parser().parse_args(without_verbose_flag(argv))
+    return reported(lambda: args.run(args), verbose)

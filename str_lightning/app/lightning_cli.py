@@ -12,8 +12,10 @@ tests the best one. A ``fit`` into a run directory that already has checkpoints 
 ``--ckpt_path auto`` (continue) or ``--run.start_over true`` (archive the old run); a checkpoint
 whose architecture differs from the config's model is refused unless
 ``--run.allow_model_mismatch true``. Checkpoints are written by
-:class:`~str_lightning.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the data's manifests and the window length
-from the data config, and both are linked into the model.
+:class:`~str_lightning.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the
+manifests of the splits the sub-command reads (only their directories must exist; a checkpoint
+built for another size is refused) and the window length from the data config; both are linked
+into the model.
 ``predict`` writes one file per sequence to ``predictions/`` of the run directory
 (:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
 Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import signal
 import sys
+from argparse import ArgumentError
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,7 @@ from callbacks.wandb_run import (
 )
 from datamodules.datamodule import ShardDataModule
 from str_lightning import run_guards
+from str_lightning.app.config_errors import ConfigError, explain_parse_error
 from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
 from str_lightning.checkpoint_io import CLASS_PATH as CHECKPOINT_IO_CLASS_PATH
 from str_lightning.config_files import register_parser_mode, required_keys
@@ -77,6 +82,10 @@ CKPT_PATH_HELP = {
 }
 
 
+VERBOSE_HELP = ("print the traceback of an error in the config, data or checkpoint (also "
+                "STR_LIGHTNING_VERBOSE=1); without it such an error is one message, exit status 2")
+
+
 class STRLightningCLI(LightningCLI):
     """LightningCLI with composed configs, required values, run directories and checkpoint
     resolution."""
@@ -92,7 +101,8 @@ class STRLightningCLI(LightningCLI):
             model_class=PoseShapeModule,
             datamodule_class=ShardDataModule,
             subclass_mode_model=True,
-            parser_kwargs={"parser_mode": register_parser_mode(), "prog": "str-lightning"},
+            parser_kwargs={"parser_mode": register_parser_mode(), "prog": "str-lightning",
+                           "exit_on_error": False},  # parse errors: ConfigError, one line each
             save_config_callback=WandbRunInfo,
             save_config_kwargs={"overwrite": True, "config_filename": RunDirectory.CONFIG_FILENAME},
             seed_everything_default=DEFAULT_SEED,
@@ -119,15 +129,29 @@ class STRLightningCLI(LightningCLI):
                             help="use a --ckpt_path whose model architecture differs from the "
                             "config's; the checkpoint's own model settings are then used")
         parser.link_arguments("data.seq_len", "model.init_args.seq_len")
-        parser.link_arguments("data.feature_dim", "model.init_args.feature_dim", apply_on="instantiate")
+        parser.link_arguments("data.feature_dim_for", "model.init_args.feature_dim",
+                              compute_fn=self._feature_dim, apply_on="instantiate")
 
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any],
                      subparser_kwargs: dict[str, Any]) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
         for name, parser in (self._subcommand_parsers if add_subcommands else {}).items():
             parser._option_string_actions["--ckpt_path"].help = CKPT_PATH_HELP[name]
-            if name in ("validate", "test"):  # DatasetMetricsTable prints the results instead
+            # checkpoints are read without unpickling code (and Lightning need not say so)
+            parser.set_defaults(weights_only=True)
+            if "--verbose" in parser._option_string_actions:  # validate, test: Lightning's flag
+                parser._option_string_actions["--verbose"].help = VERBOSE_HELP + (
+                    "; also Lightning's own results table (DatasetMetricsTable prints ours)")
                 parser.set_defaults(verbose=False)
+            else:
+                parser.add_argument("--verbose", type=bool, default=False, help=VERBOSE_HELP)
+
+    def _feature_dim(self, feature_dim_for: Callable[[str], int]) -> int:
+        """The feature size of the data this sub-command reads (``ShardDataModule.feature_dim_for``:
+        only its own directories are checked). Linked from the bound method, not from the data
+        module: the parser prints a link's source when it fails, and a LightningDataModule's
+        ``str`` builds every loader."""
+        return feature_dim_for(self.config.get("subcommand") or "fit")
 
     @property
     def run_dir(self) -> Path:
@@ -137,13 +161,24 @@ class STRLightningCLI(LightningCLI):
         return RunDirectory.of(config["run"], checked_seed(config["seed_everything"])).path
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        run_guards.check_config_files(parser, args)
-        super().parse_arguments(parser, args)
-        subcommand = self.config.get("subcommand")
+        """Parse, or raise :class:`ConfigError` with one line per mistake of the command line
+        (and the first of the config files)."""
+        command_line = sys.argv[1:] if args is None else args
         try:
-            checked_seed((self.config[subcommand] if subcommand else self.config)["seed_everything"])
-        except TypeError as error:
-            parser.error(str(error))
+            run_guards.check_config_files(parser, command_line)
+            super().parse_arguments(parser, args)
+            subcommand = self.config.get("subcommand")
+            try:
+                checked_seed((self.config[subcommand] if subcommand else self.config)["seed_everything"])
+            except TypeError as error:
+                parser.error(str(error))
+        except ArgumentError as error:
+            if not isinstance(command_line, (list, tuple)):
+                raise ConfigError(str(error)) from None
+            subcommand = command_line[0] if command_line else ""
+            known = _option_keys(self._subcommand_parsers.get(subcommand, parser))
+            raise ConfigError(explain_parse_error(error, command_line, known, parser.parse_args,
+                                                  f"str-lightning {subcommand} --help")) from None
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -182,6 +217,14 @@ class STRLightningCLI(LightningCLI):
                 config["ckpt_path"], config["model"].as_dict(), config["run"]["allow_model_mismatch"]):
             super()._parse_ckpt_path()
 
+    def after_instantiate_classes(self) -> None:
+        """Refuse a checkpoint built for features of another size than the data's, before
+        Lightning reads it."""
+        ckpt_path = self.config[self.subcommand].get("ckpt_path") if self.subcommand else None
+        if ckpt_path:
+            run_guards.check_checkpoint_features(ckpt_path, self.model.hparams.feature_dim,
+                                                 self.datamodule.feature_paths(self.subcommand))
+
     def before_predict(self) -> None:
         """The writer has the results on disk: unless asked, the trainer keeps none in memory."""
         config = self.config_init[self.subcommand]
@@ -201,9 +244,15 @@ def _check_required_values(config: Any) -> None:
     missing = required_keys(config.as_dict())
     if missing:
         lines = [f"  {key}: {REQUIRED_VALUE_HINTS.get(key, 'a value')}" for key in missing]
-        raise ValueError("the config requires values that were not given (??? in the config):\n"
-                         + "\n".join(lines) + "\nSet them in a config file or on the command "
-                         f"line, e.g. --{missing[0]} VALUE")
+        raise run_guards.RunRefused(
+            "the config requires values that were not given (??? in the config):\n"
+            + "\n".join(lines) + f"\nSet them in a config file or on the command line, e.g. "
+            f"--{missing[0]} VALUE")
+
+
+def _option_keys(parser: LightningArgumentParser) -> list[str]:
+    """The dotted keys a (sub-command) parser accepts on the command line."""
+    return [option[2:] for option in parser._option_string_actions if option.startswith("--")]
 
 
 def _add_preemption_handling(trainer: Any) -> None:
@@ -251,9 +300,6 @@ def run_lightning(args: list[str] | None = None) -> int:
     the process's own command line."""
     try:
         STRLightningCLI(args=args)
-    except run_guards.RunRefused as refusal:
-        print(f"str-lightning: error: {refusal}", file=sys.stderr)
-        return 2
     except SIGTERMException:
         finish_wandb(exit_code=SIGTERM_EXIT_CODE)
         print("str-lightning: stopped by SIGTERM (a checkpoint was saved first when training; "

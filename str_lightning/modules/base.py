@@ -34,6 +34,7 @@ from str_lightning.losses import LossWeights, PoseShapeLoss
 from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 from str_lightning.nets.initialisation import initialise_by_name
+from str_lightning.run_guards import RunRefused
 
 EncoderFactory = Callable[[int, int], nn.Module]
 SchedulerInterval = Literal["epoch", "step"]
@@ -143,7 +144,7 @@ class PoseShapeModule(LightningModule):
         real_data_splits = getattr(datamodule, "real_data_splits", None)
         splits = real_data_splits(stage) if real_data_splits else []
         if splits:
-            raise ValueError(
+            raise RunRefused(
                 f"body_model is 'mannequin', but the {getattr(stage, 'value', stage)} data is not the synthetic benchmark "
                 f"(made by `str-lightning synth`): {splits}. The mannequin is a stand-in body, not "
                 "SMPL: its joints and meshes do not match real targets, so losses and metrics "

@@ -2,12 +2,13 @@
 the single-frame control."""
 
 from str_lightning.nets.blocks import AttentionPooling, GRUBlock, Integration
-from str_lightning.nets.interface import EncoderOutput, TemporalEncoder
+from str_lightning.nets.interface import EncoderOutput, ModelFileError, TemporalEncoder
 from str_lightning.nets.regressor import Regressor, RegressorOutput, load_spin_checkpoint
 from str_lightning.nets.released import (
     from_released_state_dict,
     load_released_discriminator,
     load_released_generator,
+    released_architecture,
 )
 from str_lightning.nets.single_frame import SingleFrameEncoder
 from str_lightning.nets.str import STREncoder
@@ -19,6 +20,7 @@ __all__ = [
     "EncoderOutput",
     "GRUBlock",
     "Integration",
+    "ModelFileError",
     "MotionDiscriminator",
     "Regressor",
     "RegressorOutput",
@@ -31,4 +33,5 @@ __all__ = [
     "load_released_discriminator",
     "load_released_generator",
     "load_spin_checkpoint",
+    "released_architecture",
 ]

@@ -21,6 +21,11 @@ from torch import Tensor
 TargetFrames = Literal["middle", "all"]
 
 
+class ModelFileError(ValueError):
+    """A file of weights (a SPIN checkpoint, a released TCMR/VIBE file) that lacks what it must
+    hold or does not fit the model; the message names the file or the parameters."""
+
+
 @dataclass
 class EncoderOutput:
     """What an encoder returns.

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from str_lightning.body import MANNEQUIN, BodyModel
 from str_lightning.body.joints import NUM_BETAS, NUM_POSE_6D, NUM_POSE_PARAMS, NUM_SMPL_JOINTS
 from str_lightning.geometry import project_to_crop, rot6d_to_rotmat, rotmat_to_axis_angle
+from str_lightning.nets.interface import ModelFileError
 from str_lightning.safe_pickle import load_torch_file
 
 CAM_SIZE = 3
@@ -128,7 +129,7 @@ class Regressor(nn.Module):
             if key in state_dict and state_dict[key].shape != expected[key].shape
         ]
         if missing or mismatched:
-            raise ValueError(
+            raise ModelFileError(
                 "SPIN state_dict does not fit the Regressor (feature_dim="
                 f"{self.feature_dim}): missing keys {missing}; shape mismatches {mismatched}"
             )
@@ -141,5 +142,5 @@ def load_spin_checkpoint(path: str | Path) -> dict[str, Tensor]:
     checkpoint = load_torch_file(path)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         keys = list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{path}: expected a SPIN checkpoint with key 'model', found {keys}")
+        raise ModelFileError(f"{path}: expected a SPIN checkpoint with key 'model', found {keys}")
     return checkpoint["model"]

@@ -304,6 +304,14 @@ def configuration(config: Mapping[str, Any], seed: int | None = None) -> dict[st
     return values
 
 
+def in_config_order(results: Results, config: Mapping[str, Any]) -> Results:
+    """``results`` with its datasets in the order of the config's ``data.test_datasets`` (the
+    order the user gave; a results file may list them otherwise), the others after them."""
+    order = list(_lookup(config, "data.test_datasets") or {})
+    return dict(sorted(results.items(),
+                       key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+
+
 def run_seed(run_dir: Path, config: Mapping[str, Any]) -> int | None:
     """The run's ``seed_everything``, else the ``N`` of a ``seed<N>`` directory name, else None."""
     seed = config.get("seed_everything")
@@ -345,8 +353,8 @@ def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto")
     results, kind = read_metrics(run_dir, source)
     seed = run_seed(run_dir, record.config)
     check_own_checkpoint(run_dir, record, seed)
-    return RunResults(name or run_dir.name, run_dir, kind, results, encoder_switches(record.config),
-                      seed, configuration(record.config, seed))
+    return RunResults(name or run_dir.name, run_dir, kind, in_config_order(results, record.config),
+                      encoder_switches(record.config), seed, configuration(record.config, seed))
 
 
 # ---------------------------------------------------------------------- groups

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from str_lightning.nets import ModelFileError
 from str_lightning.safe_pickle import load_torch_file
 
 FEATURE_DIM = 2048
@@ -83,7 +84,7 @@ def spin_backbone_state_dict(spin_model: dict[str, Tensor], source: str | Path =
                              ) -> dict[str, Tensor]:
     """The ResNet-50 entries of a SPIN ``model`` state dict, named as torchvision's.
 
-    Raises ValueError naming ``source`` and the expected keys that are missing or misshapen.
+    Raises ModelFileError naming ``source`` and the expected keys that are missing or misshapen.
     """
     state = {k.removeprefix("module."): v for k, v in spin_model.items()}
     backbone = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIXES)}
@@ -94,9 +95,9 @@ def spin_backbone_state_dict(spin_model: dict[str, Tensor], source: str | Path =
                   for k in expected if k in backbone and backbone[k].shape != expected[k]]
     unexpected = sorted(set(backbone) - set(expected))
     if missing or mismatched or unexpected:
-        raise ValueError(f"{source}: not SPIN's ResNet-50: missing {missing[:8]} "
-                         f"({len(missing)} in all), shape mismatches {mismatched[:8]}, "
-                         f"unexpected {unexpected[:8]}")
+        raise ModelFileError(f"{source}: not SPIN's ResNet-50: missing {missing[:8]} "
+                             f"({len(missing)} in all), shape mismatches {mismatched[:8]}, "
+                             f"unexpected {unexpected[:8]}")
     return backbone
 
 
@@ -105,8 +106,8 @@ def load_spin_backbone(spin_checkpoint: str | Path) -> nn.Module:
     checkpoint = load_torch_file(spin_checkpoint)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         found = list(checkpoint) if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f"{spin_checkpoint}: expected a SPIN checkpoint with key 'model', "
-                         f"found {found}")
+        raise ModelFileError(f"{spin_checkpoint}: expected a SPIN checkpoint with key 'model', "
+                             f"found {found}")
     model = ResNet50()
     state = spin_backbone_state_dict(checkpoint["model"], spin_checkpoint)
     model.load_state_dict(state, strict=False)  # only num_batches_tracked may be absent

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -32,13 +31,19 @@ def add_video_commands(groups: argparse._SubParsersAction) -> None:
     features.set_defaults(run=_run_features)
 
     demo = groups.add_parser(
-        "demo", help="video + boxes + trained checkpoint -> video or GIF of the mesh over frames",
-        description="features, then whole-sequence predictions of a str-lightning fit "
-        "checkpoint, then the mesh drawn over each frame with the crop camera moved into the "
-        "full image. Needs pip install '.[video]'. See docs/usage-own-video.md.",
+        "demo", help="video + boxes + trained model -> video or GIF of the mesh over frames",
+        description="features, then whole-sequence predictions of a model that reads SPIN's "
+        "2048-D features (a released TCMR/VIBE file, or a fit of a paper recipe on real data; "
+        "checked first), then the mesh drawn over each frame with the crop camera moved into "
+        "the full image. Needs pip install '.[video]'. See docs/usage-own-video.md.",
     )
     _add_video_arguments(demo)
-    demo.add_argument("--ckpt", type=Path, required=True, help="a str-lightning fit checkpoint")
+    demo.add_argument("--ckpt", type=Path, required=True,
+                      help="a str-lightning fit checkpoint of a model on 2048-D features, or a "
+                      "released TCMR/VIBE .pth.tar (then with --body-model)")
+    demo.add_argument("--body-model", default=None,
+                      help="'mannequin' or an SMPL directory: required with a released file; "
+                      "replaces a fit checkpoint's own body model")
     demo.add_argument("--out", type=Path, required=True, metavar="OUT.mp4|OUT.gif")
     demo.add_argument("--features-dir", type=Path, default=None,
                       help="where the clip shards go (default: OUT's name + '_features')")
@@ -59,8 +64,9 @@ def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device for the ResNet-50")
 
 
-def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Bad input files and a missing extra end the command with one clear line, status 2."""
+def _needs_video_extra(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A missing package of the optional extra is a :class:`VideoInputError` that says how to
+    install it (the command's errors are then reported like every other one)."""
     @wraps(run)
     def wrapper(args: argparse.Namespace) -> int:
         from str_lightning.app.video.frames import VideoInputError
@@ -68,11 +74,7 @@ def _reported(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         try:
             return run(args)
         except ModuleNotFoundError as err:
-            message = f"{err}; install the video extra: pip install '.[video]'"
-        except (VideoInputError, ValueError, FileNotFoundError) as err:
-            message = str(err)
-        print(f"str-lightning {args.group}: error: {message}", file=sys.stderr)
-        return 2
+            raise VideoInputError(f"{err}; install the video extra: pip install '.[video]'") from err
 
     return wrapper
 
@@ -83,7 +85,7 @@ def _backbone(args: argparse.Namespace) -> nn.Module:
     return ResNet50().eval() if args.random_weights else load_spin_backbone(args.spin_checkpoint)
 
 
-@_reported
+@_needs_video_extra
 def _run_features(args: argparse.Namespace) -> int:
     from str_lightning.app.video.features import write_video_shards
     from str_lightning.app.video.frames import open_video, read_boxes
@@ -96,12 +98,13 @@ def _run_features(args: argparse.Namespace) -> int:
     return 0
 
 
-@_reported
+@_needs_video_extra
 def _run_demo(args: argparse.Namespace) -> int:
-    from str_lightning.app.video.demo import run_demo
+    from str_lightning.app.video.demo import load_demo_model, run_demo
     from str_lightning.app.video.frames import open_video, read_boxes
 
+    model = load_demo_model(args.ckpt, args.body_model)  # first: a wrong model fails fast
     video, boxes = open_video(args.video, args.fps), read_boxes(args.boxes)
-    print(run_demo(video, boxes, args.ckpt, args.out, _backbone(args), args.features_dir,
+    print(run_demo(video, boxes, model, args.out, _backbone(args), args.features_dir,
                    args.batch_size, args.device))
     return 0

@@ -1,8 +1,10 @@
 """``str-lightning demo``: a video and its person boxes to a video or GIF of the predicted mesh.
 
-The chain: :func:`~str_lightning.app.video.features.write_video_shards` (crops through SPIN's
-ResNet-50 into clip shards), whole-sequence inference of a trained model on every clip read back
-from those shards (:meth:`PoseShapeModule.predict_frames`), then each mesh drawn over its frame.
+The chain: a trained model (a fit checkpoint or a released TCMR/VIBE file, :func:`load_demo_model`,
+refused first unless it reads SPIN's 2048-D features),
+:func:`~str_lightning.app.video.features.write_video_shards` (crops through SPIN's ResNet-50 into
+clip shards), whole-sequence inference of the model on every clip read back from those shards
+(:meth:`PoseShapeModule.predict_frames`), then each mesh drawn over its frame.
 The crop camera is moved into one full-image pinhole camera (focal ``5000 / 224 * max(W, H)``
 pixels, principal point at the image centre) by :func:`str_lightning.geometry.crop_camera_to_image`.
 """
@@ -17,11 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from str_lightning.app.video.backbone import FEATURE_DIM as SPIN_FEATURE_DIM
 from str_lightning.app.video.features import write_video_shards
-from str_lightning.app.video.frames import CROP_SIZE, Video, crop_square
+from str_lightning.app.video.frames import CROP_SIZE, Video, VideoInputError, crop_square
 from str_lightning.body.render import overlay_mesh
+from str_lightning.checkpoints import UNREADABLE_CHECKPOINT_ERRORS
 from str_lightning.geometry import crop_camera_to_image, project_pinhole
 from str_lightning.modules import PoseShapeModule
+from str_lightning.nets import ModelFileError
+from str_lightning.nets.released import GENERATOR_KEY, RELEASED_SEQ_LEN, released_architecture
 from str_lightning.safe_pickle import load_torch_file
 
 CROP_FOCAL = 5000.0  # the regressor's crop camera (str_lightning.geometry.project_to_crop)
@@ -34,29 +40,88 @@ def image_focal(width: int, height: int) -> float:
     return CROP_FOCAL / CROP_SIZE * max(width, height)
 
 
-def load_trained_model(checkpoint: str | Path) -> PoseShapeModule:
-    """The model of a ``str-lightning fit`` checkpoint (its own class: PoseShapeModule or a
-    subclass such as VIBEModule), on the CPU in eval mode; read with ``weights_only=True``."""
-    stored = load_torch_file(checkpoint)
-    if not isinstance(stored, dict) or not {"state_dict", "hyper_parameters"} <= stored.keys():
-        found = list(stored)[:8] if isinstance(stored, dict) else type(stored).__name__
-        raise ValueError(f"{checkpoint}: expected a str-lightning fit checkpoint (keys "
-                         f"'state_dict', 'hyper_parameters'), found {found}; a released "
-                         f"TCMR/VIBE file goes through str-lightning predict with "
-                         f"--model.init_args.released_checkpoint (docs/usage-own-video.md)")
+def load_demo_model(checkpoint: str | Path, body_model: str | None = None) -> PoseShapeModule:
+    """The model of ``checkpoint`` on the CPU in eval mode, refused unless it reads SPIN's
+    2048-D features (the demo computes those), before any feature is computed.
+
+    ``checkpoint`` is a ``str-lightning fit`` checkpoint (its own class, encoder and body model;
+    ``body_model`` replaces the body model when given) or a released TCMR/VIBE ``.pth.tar``
+    (architecture read from its parameters, :func:`released_architecture`; ``body_model`` is
+    then required: the file holds no body model). Read with ``weights_only=True``.
+    """
+    stored = _read_checkpoint(checkpoint)
+    if GENERATOR_KEY in stored:
+        return _released_model(checkpoint, stored[GENERATOR_KEY], body_model)
+    if not {"state_dict", "hyper_parameters"} <= stored.keys():
+        raise VideoInputError(
+            f"{checkpoint}: expected a str-lightning fit checkpoint (keys 'state_dict', "
+            f"'hyper_parameters') or a released TCMR/VIBE file (key {GENERATOR_KEY!r}), found "
+            f"{list(stored)[:8]}")
     hparams = stored["hyper_parameters"]
+    _check_feature_dim(checkpoint, hparams.get("feature_dim"))
     class_path = hparams.get("_class_path", f"{PoseShapeModule.__module__}.PoseShapeModule")
     module_name, _, class_name = class_path.rpartition(".")
     module_class = getattr(importlib.import_module(module_name), class_name, None)
     if not _is_model_class(module_class):
-        raise ValueError(f"{checkpoint}: expected a checkpoint of str-lightning fit, whose model "
-                         f"is a PoseShapeModule; it names {class_path!r}")
-    model = module_class.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+        raise VideoInputError(f"{checkpoint}: expected a checkpoint of str-lightning fit, whose "
+                              f"model is a PoseShapeModule; it names {class_path!r}")
+    overrides = {"body_model": body_model} if body_model else {}
+    model = module_class.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True,
+                                              **overrides)
     return model.eval()
 
 
 def _is_model_class(candidate: object) -> bool:
     return isinstance(candidate, type) and issubclass(candidate, PoseShapeModule)
+
+
+def _read_checkpoint(checkpoint: str | Path) -> dict:
+    try:
+        stored = load_torch_file(checkpoint)
+    except FileNotFoundError:  # reported as it is
+        raise
+    except UNREADABLE_CHECKPOINT_ERRORS as error:
+        raise VideoInputError(f"{checkpoint}: not a checkpoint that can be read safely "
+                              f"({type(error).__name__}: {error})") from error
+    if not isinstance(stored, dict):
+        raise VideoInputError(f"{checkpoint}: expected a checkpoint (a dict), found "
+                              f"{type(stored).__name__}")
+    return stored
+
+
+def _check_feature_dim(checkpoint: str | Path, feature_dim: int | None) -> None:
+    if feature_dim == SPIN_FEATURE_DIM:
+        return
+    raise VideoInputError(
+        f"{checkpoint}: its model reads {feature_dim}-D features, but the demo computes SPIN's "
+        f"{SPIN_FEATURE_DIM}-D ResNet-50 features (a synthetic-benchmark model reads the "
+        f"benchmark's own small features). The demo needs a model trained on "
+        f"{SPIN_FEATURE_DIM}-D features: a released TCMR or VIBE file (e.g. "
+        "tcmr_demo_model.pth.tar from TCMR's downloads) as --ckpt with --body-model DIR, or a fit "
+        "of a paper recipe (configs/experiment/paper_*.yaml) on converted real data "
+        "(docs/usage-own-video.md)")
+
+
+def _released_model(checkpoint: str | Path, generator: dict, body_model: str | None) -> PoseShapeModule:
+    try:
+        architecture = released_architecture(generator)
+    except ModelFileError as error:
+        raise ModelFileError(f"{checkpoint}: {error}") from None
+    _check_feature_dim(checkpoint, architecture["feature_dim"])
+    if not body_model:
+        raise VideoInputError(
+            f"{checkpoint}: a released TCMR/VIBE file holds no body model; pass --body-model "
+            "DIR, the SMPL directory its weights were trained with (docs/body.md), or "
+            "--body-model mannequin to try the plumbing (the meshes are then meaningless)")
+    module_name, _, class_name = architecture["encoder"]["class_path"].rpartition(".")
+    encoder_class = getattr(importlib.import_module(module_name), class_name)
+    encoder_args = architecture["encoder"]["init_args"]
+    model = PoseShapeModule(
+        lambda dim, length: encoder_class(dim, length, **encoder_args),
+        feature_dim=architecture["feature_dim"], seq_len=RELEASED_SEQ_LEN, body_model=body_model,
+        regressor_hidden_size=architecture["regressor_hidden_size"],
+        released_checkpoint=str(checkpoint), edge_mode=architecture["edge_mode"])
+    return model.eval()
 
 
 def mesh_in_image(vertices: Tensor, cam: Tensor, bbox: Tensor, image_size: tuple[int, int]
@@ -113,16 +178,16 @@ def write_video(frames: Iterable[np.ndarray], out: str | Path, fps: float) -> Pa
 
 
 def run_demo(video: Video, boxes: dict[int, tuple[float, float, float, float]],
-             checkpoint: str | Path, out: str | Path, backbone: nn.Module,
+             model: PoseShapeModule, out: str | Path, backbone: nn.Module,
              features_dir: str | Path | None = None, batch_size: int = 32,
              device: str = "cpu") -> Path:
-    """Features -> predictions -> overlay (see the module docstring). The clip shards go to
-    ``features_dir`` (default: ``<out without suffix>_features``, overwritten)."""
+    """Features -> predictions of ``model`` (:func:`load_demo_model`) -> overlay (see the module
+    docstring). The clip shards go to ``features_dir`` (default: ``<out without
+    suffix>_features``, overwritten)."""
     from datamodules.schema import iterate_clips  # datamodules import us, not the other way
 
     out = Path(out)
     features_dir = Path(features_dir or out.with_name(f"{out.stem}_features"))
-    model = load_trained_model(checkpoint)
     write_video_shards(video, boxes, backbone, features_dir, batch_size=batch_size,
                        device=device, overwrite=True)
     meshes = predicted_meshes(model, iterate_clips(features_dir))
