@@ -32,13 +32,17 @@ class VIBEModule(PoseShapeModule):
 
     Extra args: ``adversarial_weight`` (0.5), ``discriminator_hidden_size`` (1024),
     ``discriminator_layers`` (2), ``discriminator_attention_size`` (1024),
-    ``discriminator_lr`` (1e-4), ``discriminator_weight_decay`` (1e-4). All others as the base.
+    ``discriminator_lr`` (1e-4), ``discriminator_weight_decay`` (1e-4), ``generator_clip_norm``
+    (None: no clipping; else the generator's gradients are clipped to that norm before each of
+    its steps; manual optimisation cannot use the trainer's ``gradient_clip_val``). All others as
+    the base.
     """
 
     def __init__(self, *args: Any, adversarial_weight: float = 0.5,
                  discriminator_hidden_size: int = 1024, discriminator_layers: int = 2,
                  discriminator_attention_size: int = 1024, discriminator_lr: float = 1e-4,
-                 discriminator_weight_decay: float = 1e-4, **kwargs: Any) -> None:
+                 discriminator_weight_decay: float = 1e-4, generator_clip_norm: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.automatic_optimization = False
         with torch.random.fork_rng(devices=[]):
@@ -67,6 +71,8 @@ class VIBEModule(PoseShapeModule):
         terms, fake = self.generator_losses(batch)
         gen_opt.zero_grad()
         self.manual_backward(terms["total"])
+        if self.hparams.generator_clip_norm is not None:
+            self.clip_gradients(gen_opt, self.hparams.generator_clip_norm, "norm")
         gen_opt.step()
         if self.hparams.scheduler_interval == "step":
             self.lr_schedulers()[0].step()
