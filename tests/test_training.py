@@ -340,3 +340,19 @@ def test_a_step_schedule_takes_the_run_length(shards, tmp_path):
     fit = run_cli("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
     scheduler = fit.trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.total_steps == 6 and scheduler.last_epoch == 6  # stepped after every step
+
+
+def test_weight_averaging_is_trained_and_its_averaged_weights_tested(shards, tmp_path, recwarn):
+    config = tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2)
+    config["trainer"]["callbacks"].append({"class_path": "lightning.pytorch.callbacks.EMAWeightAveraging",
+                                           "init_args": {"decay": 0.5}})
+    path = str(write_config(config, tmp_path / "c.yaml"))
+    run_cli("fit", "--config", path)
+    run_cli("test", "--config", path, "--ckpt_path", "best")
+    run = RunDirectory(tiny_run_dir(tmp_path))
+    checkpoint = torch.load(run.resolve_ckpt_path("best"), map_location="cpu", weights_only=True)
+    averaged, current = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert weights_digest(averaged) != weights_digest(current)
+    with run.results_csv.open() as handle:
+        assert next(csv.DictReader(handle))["weights_sha256"] == weights_digest(averaged)
+    assert not [str(w.message) for w in recwarn if "WeightAveraging" in str(w.message)]

@@ -4,6 +4,10 @@
 - Lightning's "``IterableDataset`` has ``__len__``" warning: the evaluation datasets know their
   per-rank length, and every worker is assigned its own shards (docs/data.md);
 - Lightning's tip advertising litlogger;
+- Lightning's ``WeightAveraging`` notice when ``validate``/``test``/``predict`` load a checkpoint
+  with an EMA or SWA callback configured (recipes share their callbacks across sub-commands):
+  the checkpoint's ``state_dict`` already holds the averaged weights, which is what is
+  evaluated, as the notice itself says;
 - W&B's "anonymous setting has no effect" (Lightning always passes ``anonymous``) and "git root
   ... does not exist" (W&B looks for git in the run directory; the commit of the source checkout
   is recorded by ``callbacks.wandb_run`` instead).
@@ -21,6 +25,8 @@ from typing import Any
 WARNING_FILTERS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
     (r"Your `IterableDataset` has `__len__` defined", UserWarning),
+    (r"You're using the WeightAveraging callback, but loading a checkpoint outside the 'fit'",
+     UserWarning),
 )
 LIGHTNING_LOGGER = "lightning.pytorch.utilities.rank_zero"
 LIGHTNING_NOTICES = re.compile(r"💡 Tip: .*litlogger")
