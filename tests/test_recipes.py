@@ -48,7 +48,7 @@ ONE_CYCLE = {"class_path": "torch.optim.lr_scheduler.OneCycleLR",
                            "cycle_momentum": False, "base_momentum": 0.85, "max_momentum": 0.95,
                            "div_factor": 25.0, "final_div_factor": 10000.0, "three_phase": False,
                            "last_epoch": -1}}
-SYNTHETIC_TRAINING = {"trainer.max_epochs": 20, "trainer.check_val_every_n_epoch": 4,
+SYNTHETIC_TRAINING = {"trainer.max_epochs": 5, "data.steps_per_epoch": 400,
                       "trainer.gradient_clip_val": 20.0, "model.init_args.optimizer.init_args.lr": 2e-3,
                       "model.init_args.scheduler": ONE_CYCLE, "model.init_args.scheduler_interval": "step"}
 SYNTHETIC = {**SYNTHETIC_SPLITS, **SYNTHETIC_TRAINING}
