@@ -1,9 +1,9 @@
 """Draw the learning-curve figure of docs/results.md into docs/img/learning_curves.png.
 
-For each encoder, validation PA-MPJPE (synthetic val) against training epochs (100 batches
-each; VIBE-like counts two optimizer steps per batch, so epochs, not steps): the budgeted
+For each encoder, validation PA-MPJPE (synthetic val) against training batches (not optimizer
+steps: VIBE-like takes two per batch): the budgeted
 recipe (``configs/experiment/synthetic_*.yaml``, one seed) beside the same recipe run four
-times as long (``--trainer.max_epochs 80``: its one-cycle schedule stretched over 8,000
+times as long (``--trainer.max_epochs 20``: its one-cycle schedule stretched over 8,000
 batches), and the recipe before it (constant learning rate 1e-3, 1,000 batches) where given. The curves come
 from each run's CSV-logger ``metrics.csv``.
 
@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import yaml
 
 from str_lightning.run_directory import RunDirectory
 
@@ -33,11 +34,13 @@ METRIC = "val/synthetic/pa_mpjpe"
 
 
 def validation_curve(run_dir: Path) -> tuple[list[int], list[float]]:
-    """``(epochs trained, validation PA-MPJPE)`` of a run's first CSV-logger version (its fit)."""
+    """``(batches trained, validation PA-MPJPE)`` of a run's first CSV-logger version (its fit)."""
     path = RunDirectory(run_dir).csv_metrics_files()[0]
+    config = yaml.safe_load((path.parent / RunDirectory.CONFIG_FILENAME).read_text())
+    batches = config["data"]["steps_per_epoch"]
     with path.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get(METRIC)]
-    return [int(row["epoch"]) + 1 for row in rows], [float(row[METRIC]) for row in rows]
+    return [(int(row["epoch"]) + 1) * batches for row in rows], [float(row[METRIC]) for row in rows]
 
 
 def main() -> None:
@@ -54,7 +57,7 @@ def main() -> None:
             ax.plot(*validation_curve(args.before), "s--", ms=3, color="C3",
                     label="recipe before (lr 1e-3)")
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("epochs (100 batches each)", fontsize=8)
+        ax.set_xlabel("training batches", fontsize=8)
         ax.set_ylim(bottom=30, top=160)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
