@@ -194,7 +194,7 @@ generate(sys.argv[1], get_preset("small"), 0, overwrite=True, progress=False)' "
   cat > "$work/selftest.yaml" <<EOF
 # The synthetic benchmark in this self-test's directory, at widths that train in seconds.
 run: {root: $work/runs}
-trainer: {enable_progress_bar: false, enable_model_summary: false, log_every_n_steps: 5,
+trainer: {max_epochs: 100, enable_progress_bar: false, enable_model_summary: false, log_every_n_steps: 5,
           use_distributed_sampler: false, num_sanity_val_steps: 0}
 model:
   init_args:
