@@ -297,7 +297,7 @@ check_ablations() {
   local job
   job=$(submit --job-name=selftest-ablation --array=0-1 --cpus-per-task=1 \
         --output="$work/jobs/%x-%A_%a.out" slurm/ablations.sbatch configs/ablations/synthetic \
-        --config "$work/selftest.yaml" --trainer.accelerator=cpu --trainer.max_steps=10 \
+        --config "$work/selftest.yaml" --trainer.accelerator=cpu --trainer.max_steps=20 \
         --trainer.callbacks="[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: {save_last: true}}]")
   log "3. ablations: array job $job, row 0 x seeds 1-2"
   local ok=1 task state experiment last
@@ -306,9 +306,9 @@ check_ablations() {
   for task in 0 1; do
     state=$(wait_for_job "${job}_$task" 600)
     last=$work/runs/ablations-synthetic/$experiment/seed$((task + 1))/checkpoints/last.ckpt
-    if [ "$state" != COMPLETED ] || [ ! -f "$last" ] || [ "$(checkpoint_step "$last")" != 10 ]; then
+    if [ "$state" != COMPLETED ] || [ ! -f "$last" ] || [ "$(checkpoint_step "$last")" != 20 ]; then
       ok=0
-      fail "ablations: task ${job}_$task state $state, no run directory ablations-synthetic/$experiment/seed$((task + 1))"
+      fail "ablations: task ${job}_$task state $state, no step-20 checkpoint in ablations-synthetic/$experiment/seed$((task + 1)); see $work/jobs/selftest-ablation-${job}_$task.out"
     fi
   done
   [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0-1 -> $(cd "$work/runs/ablations-synthetic/$experiment" && ls | tr '\n' ' ')"

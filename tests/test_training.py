@@ -342,6 +342,16 @@ def test_a_step_schedule_takes_the_run_length(shards, tmp_path):
     assert scheduler.total_steps == 6 and scheduler.last_epoch == 6  # stepped after every step
 
 
+def test_a_schedule_too_short_for_its_warm_up_is_refused_with_the_flag_to_change(shards, tmp_path):
+    config = tiny_config(shards, tmp_path, max_steps=10, steps_per_epoch=5)
+    config["model"]["init_args"].update(
+        scheduler={"class_path": "torch.optim.lr_scheduler.OneCycleLR",
+                   "init_args": {"max_lr": 1e-3, "pct_start": 0.1}},
+        scheduler_interval="step")
+    with pytest.raises(RunRefused, match=r"over 10 optimizer steps.*--trainer.max_steps"):
+        run_cli("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
+
+
 def test_weight_averaging_is_trained_and_its_averaged_weights_tested(shards, tmp_path, recwarn):
     config = tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2)
     config["trainer"]["callbacks"].append({"class_path": "lightning.pytorch.callbacks.EMAWeightAveraging",

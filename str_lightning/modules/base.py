@@ -167,12 +167,24 @@ class PoseShapeModule(LightningModule):
         if self.scheduler_factory is None:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=5)
         else:
-            scheduler = self.scheduler_factory(optimizer, **self._schedule_length())
+            scheduler = self._scheduler(optimizer)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor,
                              "interval": self.hparams.scheduler_interval, "strict": True},
         }
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
+        length = self._schedule_length()
+        try:
+            return self.scheduler_factory(optimizer, **length)
+        except ZeroDivisionError as error:  # e.g. OneCycleLR whose warm-up is under 2 steps
+            steps = length.get("total_steps", "its configured")
+            raise RunRefused(
+                f"model.init_args.scheduler cannot be laid over {steps} optimizer steps: one of its "
+                "phases would be shorter than 2 steps (for OneCycleLR, pct_start x total_steps < 2). "
+                "Train for more steps (--trainer.max_steps / --trainer.max_epochs) or lengthen "
+                "the phase (e.g. a larger pct_start).") from error
 
     def _schedule_length(self) -> dict[str, int]:
         """``total_steps`` for a configured scheduler that takes it but was given none."""

@@ -551,7 +551,11 @@ def _header(column: tuple[str, str]) -> str:
 
 
 def _design(table: ComparisonTable, group: RunGroup) -> str:
-    return "reference" if group is table.reference else "paired t" if table.paired(group) else "Welch t"
+    if group is table.reference:
+        return "reference"
+    if table.paired(group):
+        return "paired t"
+    return "Welch t" if min(len(group.runs), len(table.reference.runs)) >= 2 else "n/a"
 
 
 def format_summary(summary: Summary | None) -> str:
