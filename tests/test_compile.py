@@ -96,6 +96,12 @@ def test_compiled_evaluation_is_one_graph_per_window_batch(encoder):
     torch._dynamo.reset()
 
 
+def test_an_option_torch_compile_does_not_take_is_refused_when_the_model_is_built():
+    with pytest.raises(ValueError, match=r"compile_options: torch.compile takes no \['mod'\]"):
+        PoseShapeModule(ENCODERS["tcmr"], feature_dim=DIM, seq_len=SEQ_LEN,
+                        regressor_hidden_size=16, compile=True, compile_options={"mod": "max"})
+
+
 def test_switched_off_nothing_is_compiled():
     module = build("str", "mannequin", "cpu")
     assert module.compiled(module.compute_losses) == module.compute_losses

@@ -114,7 +114,7 @@ def predict_sequence(encoder: TemporalEncoder, regress: Callable[[Tensor], Predi
 
 
 def predict_windows(encoder: TemporalEncoder, regress: Callable[[Tensor], Predictions],
-                     windows: Tensor) -> Predictions:
+                    windows: Tensor) -> Predictions:
     """Predictions for the target frames of a batch of windows ``(B, T, D)``, in frame order."""
     target = encoder(windows, train=False).features
     expected = windows.shape[:1] if encoder.target_frames == "middle" else windows.shape[:2]

@@ -32,7 +32,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
-from str_lightning.modules.compilation import compile_function
+from str_lightning.modules.compilation import check_compile_options, compile_function
 from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 from str_lightning.nets.initialisation import initialise_by_name
@@ -86,7 +86,8 @@ class PoseShapeModule(LightningModule):
             GRUs inside the graph (:mod:`~str_lightning.modules.compilation`; docs/training.md,
             "Compiled steps"). Off (the default): eager PyTorch.
         compile_options: keyword arguments of ``torch.compile`` when ``compile`` is on, e.g.
-            ``{"mode": "reduce-overhead"}`` (CUDA graphs) or ``{"backend": "aot_eager"}``.
+            ``{"mode": "reduce-overhead"}`` (CUDA graphs) or ``{"backend": "aot_eager"}``;
+            a key it does not take is refused when the model is built.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class PoseShapeModule(LightningModule):
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
             raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        check_compile_options(compile_options)
         self.save_hyperparameters()
         _drop_python_objects(self.hparams, ("encoder", "optimizer", "scheduler"))
         self.hparams.init_seed = torch.initial_seed() if init_seed is None else init_seed

@@ -11,6 +11,7 @@ traces, and nowhere else.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -26,6 +27,15 @@ input shape, grad mode, autocast state and evaluation protocol is a graph of its
 models of one process share the function: a benchmark of three models at two batch sizes and
 three precisions needs 18, evaluation a few per protocol (a full batch of windows, the last
 one of any size, a last one of 1)."""
+
+
+def check_compile_options(options: dict[str, Any] | None) -> None:
+    """Raise ValueError naming each key of ``options`` that ``torch.compile`` does not take."""
+    accepted = set(inspect.signature(torch.compile).parameters) - {"model"}
+    unknown = sorted(set(options or {}) - accepted)
+    if unknown:
+        raise ValueError(f"compile_options: torch.compile takes no {unknown}; its keyword "
+                         f"arguments are {sorted(accepted)}")
 
 
 def compile_function(function: Callable[P, R], options: dict[str, Any] | None = None
