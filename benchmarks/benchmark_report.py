@@ -147,6 +147,10 @@ Targets on an H100/H200-class card: STR's step <= 12 ms at B = 32 and >= 20,000 
 B = 256, bf16 at least as fast as tf32, evaluation >= 45,000 frames/s at the defaults, the
 loader >= 10x STR's consumption, Lightning's fit <= 1.05x a bare loop.
 
+The compilation times on a GPU are not known yet: if the 5 minutes do not reach every figure,
+`python benchmarks/gpu.py --budget 600` gives every part twice the time (the second run also
+finds the compiled graphs in torch's caches).
+
 On a GPU machine without network whose Python has CUDA torch, lightning, torchmetrics and
 numpy but not the other dependencies: build their wheels on a machine with the project
 installed, `bash benchmarks/gpu_wheels.sh` (a `.whl/` folder made by `pip wheel --no-deps`

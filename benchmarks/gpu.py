@@ -30,9 +30,10 @@ figures come first, then the compiled ones, most wanted first (bf16, tf32, fp32)
 between the GPU markers of ``--output`` is replaced (a missing file starts as a copy of
 docs/benchmarks.md), with the targets for an H100/H200-class card beside the figures.
 
-``--device cpu --quick`` runs every part on the CPU at tiny widths, batch 4 and 8, one compiled
-configuration per model (static shapes), in well under a minute: a check of the pipeline whose
-figures mean nothing for a GPU. Its compiled step stops after TorchDynamo's capture (the
+``--budget`` bounds the whole run; a larger one (say 600) gives every part more time, e.g. when
+the compile stage did not finish. ``--device cpu --quick`` runs every part on the CPU at tiny
+widths, batch 4 and 8, one compiled configuration per model (static shapes), in under a minute
+on 2 cores: a check of the pipeline whose figures mean nothing for a GPU. Its compiled step stops after TorchDynamo's capture (the
 ``eager`` backend runs the captured graph as it is): Inductor's CPU kernels take minutes to
 build.
 """
@@ -274,9 +275,11 @@ def run_compile(child: Child, name: str, precision: str, device: torch.device, s
                 compile_options: dict) -> None:
     """Compile one model's step in one precision, so that its training part finds the graph in
     torch's compilation caches (Inductor's and AOTAutograd's, on disk) and only traces."""
-    if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:  # the jobs share the cores
+    if "TORCHINDUCTOR_COMPILE_THREADS" not in os.environ:
+        # The jobs share the cores: kernel-compiling workers for twice the cores in all, as
+        # each job's own Python work (tracing, lowering) leaves its workers idle much of the time.
         jobs = len(compile_jobs(device, sizes))
-        torch._inductor.config.compile_threads = max(1, (os.cpu_count() or 1) // jobs)
+        torch._inductor.config.compile_threads = max(2, 2 * (os.cpu_count() or 1) // jobs)
     module = build_model(name, device, sizes)
     module.hparams.update(compile=True, compile_options=compile_options)
     batch = random_train_batch(sizes.batches[0], sizes.feature_dim, device)
