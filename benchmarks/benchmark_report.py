@@ -1,4 +1,7 @@
-"""The text of docs/benchmarks.md around the figures ``run_all.py`` measures (``str.format``)."""
+"""The text of docs/benchmarks.md around the figures ``run_all.py`` measures (``str.format``),
+and the GPU section that ``gpu.py`` writes between its markers (``run_all.py`` keeps it)."""
+
+import re
 
 MISS_REASONS = {
     "train_str_flops_over_matmul_peak": (
@@ -28,9 +31,9 @@ holds on a shared machine where absolute times swing with other users' load.
 Command: `{command}` (took {elapsed:.0f} s), {date}.
 Machine: `nproc` = {nproc}, CPU `{cpu}`, GPU: {gpu}; torch {torch}, {threads} intra-op threads
 (metrics and inference: 1 thread), Python {python}; load average at start {load}.
-**No GPU was lent to this task**: every figure is from the CPU. `--device cuda` runs the same
-suite on `cuda` (guarded by `torch.cuda.is_available()`, with `torch.cuda.synchronize()` around
-every timed region) but has never been run.
+Every figure of this run is from the CPU. `--device cuda` runs the same suite on `cuda`
+(guarded by `torch.cuda.is_available()`, with `torch.cuda.synchronize()` around every timed
+region); the GPU's own figures are measured by `benchmarks/gpu.py` (section "GPU" below).
 
 ## Figures
 
@@ -66,10 +69,14 @@ The first two are checked against their reference formulations on random inputs 
 | host syncs per window batch of whole-sequence inference | 23 scalar reads, 2 index copies (and 1 per sequence) | 0 | the same, and the window table is made on the features' device |
 | optimizer step on a GPU | torch's default: one kernel per operation over all parameters (foreach) | one kernel for the whole step (`fused=True`) where torch has it: Adam, AdamW, SGD | `str_lightning/modules/optimization.py` |
 | batches | pageable host memory | pinned when training on a GPU | `pin_memory` follows the trainer |
+| graph breaks in a compiled training step (`torch._dynamo.explain`) | STR: 9 (10 graphs), each at a GRU call | 0: one graph per step for every encoder (VIBE-like: one per loss), one per batch of evaluation windows | `compile: true` traces the GRUs into the graph (`allow_rnn`, set while it traces); joint conversions index with Python ints, not numpy arrays (which TorchDynamo traced as data: 3 more breaks in evaluation) |
+| STR training step, synthetic widths (D 256, GRU 128 x 1, regressor 256), batch 32 x 16, CPU, 1 thread | eager: 65.8 ms | compiled: 56.6 ms (1.16x faster; the first step compiled for 196 s) | `compile: true` with Inductor; `python benchmarks/compiled_step.py --threads 1`, the two models taking turns step by step, medians of 9 (load average 4 on 2 cores) |
 
 Counted by `tests/test_host_syncs.py` (`HostSyncCounter`, on the CPU and on the `meta` device); the
-memory of each model's evaluation window batch is in docs/evaluation.md.
+memory of each model's evaluation window batch is in docs/evaluation.md. The graph breaks are
+counted, and the compiled losses compared with eager mode's, by `tests/test_compile.py`.
 
+{gpu_section}
 ## Profiles (torch.profiler, self CPU time)
 
 STR training step at paper dimensions (batch 32 x 16 x 2048, forward, loss, backward, Adam):
@@ -102,3 +109,78 @@ alone (both check that the two computations agree before printing a ratio);
 `python benchmarks/bench_data.py` the data table; `python benchmarks/nets_speed.py` and
 `python benchmarks/nets_param_table.py` the network timings and parameter tables (docs/str.md).
 """
+
+GPU_SECTION_START = "<!-- gpu-section: written by benchmarks/gpu.py, up to the end marker -->"
+GPU_SECTION_END = "<!-- /gpu-section -->"
+
+GPU_NOT_MEASURED = GPU_SECTION_START + """
+## GPU
+
+**No GPU was measured**: none has been available to this project yet, and every figure on this
+page is from the CPU. One command measures every figure of this section on one CUDA GPU in
+about 5 minutes, writes them here with the card's name and prints the targets beside them:
+
+```bash
+python benchmarks/gpu.py
+```
+
+This command will, each part in its own process with its own share of the 5 minutes (a part
+that runs out is stopped, and the figures it did not reach are marked "not measured"):
+
+1. time the training step (forward, loss, backward, fused Adam; VIBE-like with its
+   discriminator step) of STR, TCMR-like and VIBE-like at paper dimensions (T = 16,
+   D = 2048), at batch 32 and 256, in fp32 (TF32 off in cuBLAS and cuDNN), tf32 and bf16
+   (autocast over fp32 weights), eager and compiled (`compile: true`): ms per step,
+   sequences/s, FLOP/s over a matmul peak of the same precision measured in the same process
+   just before and after the steps, and the GPU-busy fraction (kernel time per step from
+   `torch.profiler` over the step's wall time). The compiled steps' nine graphs (model x
+   precision, the batch dimension symbolic) are compiled first, side by side, each in its own
+   process, and their compilation times reported;
+2. time whole-sequence evaluation of each model at the defaults (the windows of 1,024 frames
+   per batch, meshes, 3DPW's joints): frames/s;
+3. time the training loader (`ShardDataModule`, 4 workers, pinned memory, each batch copied to
+   the GPU) against STR's consumption at batch 32;
+4. time Lightning's `Trainer.fit` against a bare loop (STR, batch 32, fp32), with the progress
+   bar (which reads `train/loss` on the host at every step, a sync) and without.
+
+Targets on an H100/H200-class card: STR's step <= 12 ms at B = 32 and >= 20,000 sequences/s at
+B = 256, bf16 at least as fast as tf32, evaluation >= 45,000 frames/s at the defaults, the
+loader >= 10x STR's consumption, Lightning's fit <= 1.05x a bare loop.
+
+The compilation times on a GPU are not known yet: if the 5 minutes do not reach every figure,
+`python benchmarks/gpu.py --budget 600` gives every part twice the time (the second run also
+finds the compiled graphs in torch's caches).
+
+On a GPU machine without network whose Python has CUDA torch, lightning, torchmetrics and
+numpy but not the other dependencies: build their wheels on a machine with the project
+installed, `bash benchmarks/gpu_wheels.sh` (a `.whl/` folder made by `pip wheel --no-deps`
+of smplx, webdataset, braceexpand, omegaconf, jsonargparse, docstring-parser and
+typeshed-client at the versions installed there; all pure Python), copy the project with its
+`.whl/` folder to the GPU machine and run in its root, `$OUT` being a folder you copy back:
+
+```bash
+python3 -m pip install -q --no-index --no-deps --no-cache-dir --target ~/pydeps .whl/*.whl && export PYTHONPATH=~/pydeps:$PWD PYTHONUNBUFFERED=1 || exit 3
+python3 benchmarks/gpu.py --output "$OUT/benchmarks.md" --results "$OUT/gpu_results.jsonl"
+```
+
+`$OUT/benchmarks.md` is then this page with this section filled in (it replaces
+docs/benchmarks.md); `gpu_results.jsonl` holds every figure. `python benchmarks/gpu.py
+--device cpu --quick` runs the same pipeline on the CPU at tiny widths
+(`tests/test_gpu_benchmark.py` runs it).
+""" + GPU_SECTION_END + "\n"
+
+_GPU_SECTION = re.compile(re.escape(GPU_SECTION_START) + ".*?" + re.escape(GPU_SECTION_END) + "\n?",
+                          re.DOTALL)
+
+
+def gpu_section(text: str) -> str:
+    """The GPU section of a benchmarks page (with its markers), or the not-measured text."""
+    found = _GPU_SECTION.search(text)
+    return found.group(0) if found else GPU_NOT_MEASURED
+
+
+def replace_gpu_section(text: str, section: str) -> str:
+    """``text`` with its GPU section replaced by ``section`` (appended when it has none)."""
+    if _GPU_SECTION.search(text):
+        return _GPU_SECTION.sub(lambda _: section, text, count=1)
+    return text.rstrip("\n") + "\n\n" + section

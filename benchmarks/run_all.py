@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench_data
 import bench_metrics
-from benchmark_report import MISS_REASONS, NO_MISS, REPORT
+from benchmark_report import MISS_REASONS, NO_MISS, REPORT, gpu_section
 from lightning.pytorch import Callback, Trainer
 from torch.utils.data import DataLoader
 
@@ -151,11 +151,13 @@ def optimizer_step(module: PoseShapeModule, optimizer: torch.optim.Optimizer,
     optimizer.step()
 
 
-def matmul_peak_flops(device: torch.device, size: int = 2048, repeats: int = 5) -> float:
-    """fp32 FLOP/s of a square ``size`` matmul, all intra-op threads: the median of
-    ``repeats`` timings (after one untimed product), measured the way the step is."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_peak_flops(device: torch.device, size: int = 2048, repeats: int = 5,
+                      dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of a square ``size`` matmul in ``dtype`` (fp32: as the TF32 flags say), all
+    intra-op threads: the median of ``repeats`` timings (after one untimed product), measured
+    the way the step is."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
     times = []
     for _ in range(repeats):
@@ -240,12 +242,15 @@ class _FitClock(Callback):
 
 
 def lightning_fit_seconds(module: PoseShapeModule, loader: DataLoader, steps: int,
-                          device: torch.device) -> float:
+                          device: torch.device, **trainer_args: object) -> float:
+    """Seconds of ``Trainer.fit`` from the first batch to the end (no progress bar, logger or
+    checkpoints unless ``trainer_args`` say otherwise)."""
     clock = _FitClock()
+    settings = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+                "enable_model_summary": False, **trainer_args}
     trainer = Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-                      max_steps=steps, max_epochs=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False,
-                      num_sanity_val_steps=0, limit_val_batches=0, callbacks=[clock])
+                      max_steps=steps, max_epochs=1, num_sanity_val_steps=0, limit_val_batches=0,
+                      callbacks=[clock], **settings)
     trainer.fit(module, train_dataloaders=loader)
     return clock.seconds
 
@@ -391,12 +396,15 @@ def main() -> int:
         return 0 if all(f.met for f in suite.figures) else 1
     command = "python benchmarks/run_all.py" + (" --quick" if args.quick else "") + \
         (f" --device {args.device}" if args.device != "cpu" else "")
-    args.output.write_text(render(suite, info, command, elapsed))
+    previous = args.output.read_text() if args.output.exists() else ""
+    args.output.write_text(render(suite, info, command, elapsed, gpu_section(previous)))
     print(f"wrote {args.output} ({elapsed:.0f} s)")
     return 0 if all(f.met for f in suite.figures) else 1
 
 
-def render(suite: Suite, info: dict[str, str], command: str, elapsed: float) -> str:
+def render(suite: Suite, info: dict[str, str], command: str, elapsed: float,
+           gpu: str) -> str:
+    """The page: this run's figures, and ``gpu``, the GPU section (``gpu.py``'s) kept as it was."""
     figures = ["| figure | value | target | verdict | measured |", "|---|---|---|---|---|"]
     figures += [f"| `{f.name}` | {f.value:.3g} | {f'{f.op} {f.target:g}' if f.op else '-'} | "
                 f"{('OK' if f.met else '**MISS**') if f.op else '-'} | {f.detail} |"
@@ -406,7 +414,7 @@ def render(suite: Suite, info: dict[str, str], command: str, elapsed: float) -> 
               for f in suite.figures if not f.met]
     return REPORT.format(command=command, date=time.strftime("%Y-%m-%d"), elapsed=elapsed,
                          figures="\n".join(figures), misses="\n".join(misses) or NO_MISS,
-                         **info, **suite.sections)
+                         gpu_section=gpu, **info, **suite.sections)
 
 
 if __name__ == "__main__":

@@ -161,13 +161,20 @@ def _transfer(func: Any, args: tuple, kwargs: dict, out: Any) -> HostSync | None
     return HostSync("transfer", f"{func} {'/'.join(sorted(sources))} -> {'/'.join(sorted(targets))}")
 
 
-@functools.cache
 def device_index(indices: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """``indices`` as a long tensor on ``device``, made once per device and kept.
 
     Indexing a device tensor with a Python list or a host tensor copies the index to the device
     on every call, a blocking copy; this one is copied once. Made outside inference mode, so
-    autograd may save it whatever mode the first call ran in. Never write into it.
+    autograd may save it whatever mode the first call ran in. Never write into it. Traced by
+    ``torch.compile``, it is a constant of the graph (made once, when the graph is compiled).
     """
+    if torch.compiler.is_compiling():
+        return torch.tensor(indices, dtype=torch.long, device=device)
+    return _kept_device_index(indices, device)
+
+
+@functools.cache
+def _kept_device_index(indices: tuple[int, ...], device: torch.device) -> torch.Tensor:
     with torch.inference_mode(False):
         return torch.tensor(indices, dtype=torch.long, device=device)

@@ -45,8 +45,8 @@ def build(encoder: str, body_model: str, device: str, module_class=PoseShapeModu
     return module.to(device).train()
 
 
-def training_batch(device: str) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
+def training_batch(device: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
     shape = (BATCH, SEQ_LEN)
     batch = {
         "features": torch.randn(*shape, DIM, generator=gen),

@@ -129,10 +129,17 @@ def joint_names(joint_set: str) -> tuple[str, ...]:
 
 def conversion_indices(src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs ``(dst_idx, src_idx)`` of the joints the two sets share, matched by name."""
+    dst_idx, src_idx = _shared_joints(src, dst)
+    return np.asarray(dst_idx, dtype=np.int64), np.asarray(src_idx, dtype=np.int64)
+
+
+def _shared_joints(src: str, dst: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """:func:`conversion_indices` as Python ints, which ``torch.compile`` reads as constants
+    (numpy arrays it would trace as tensors, and their values as data)."""
     src_names = joint_names(src)
     pairs = [(i, src_names.index(n)) for i, n in enumerate(joint_names(dst)) if n in src_names]
     dst_idx, src_idx = zip(*pairs) if pairs else ((), ())
-    return np.asarray(dst_idx, dtype=np.int64), np.asarray(src_idx, dtype=np.int64)
+    return tuple(dst_idx), tuple(src_idx)
 
 
 def convert_joints(joints: np.ndarray | torch.Tensor, src: str, dst: str):
@@ -146,14 +153,13 @@ def convert_joints(joints: np.ndarray | torch.Tensor, src: str, dst: str):
         raise ValueError(
             f"convert_joints: {src} has {n_src} joints, got shape {tuple(joints.shape)}"
         )
-    dst_idx, src_idx = conversion_indices(src, dst)
     shape = (*joints.shape[:-2], len(joint_names(dst)), joints.shape[-1])
     if isinstance(joints, torch.Tensor):
         out = joints.new_zeros(shape)
-        dst_index, src_index = (device_index(tuple(i.tolist()), joints.device)
-                                for i in (dst_idx, src_idx))
+        dst_index, src_index = (device_index(i, joints.device) for i in _shared_joints(src, dst))
         out[..., dst_index, :] = joints[..., src_index, :]
     else:
+        dst_idx, src_idx = conversion_indices(src, dst)
         out = np.zeros(shape, dtype=joints.dtype)
         out[..., dst_idx, :] = joints[..., src_idx, :]
     return out

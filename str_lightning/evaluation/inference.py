@@ -37,6 +37,7 @@ EDGE_MODES: tuple[str, ...] = ("replicate", "tcmr")
 CPU_WINDOW_BATCH = 128
 GPU_FRAMES_PER_WINDOW_BATCH = 1024
 Predictions = Tensor | dict[str, Tensor]
+WindowsPredictor = Callable[[TemporalEncoder, Callable[[Tensor], Predictions], Tensor], Predictions]
 
 
 def middle_window_indices(num_frames: int, seq_len: int, edge_mode: EdgeMode = "replicate",
@@ -76,14 +77,17 @@ def default_window_batch(encoder: TemporalEncoder, device: torch.device) -> int:
 
 def predict_sequence(encoder: TemporalEncoder, regress: Callable[[Tensor], Predictions],
                      features: Tensor, edge_mode: EdgeMode = "replicate",
-                     batch_size: int | None = None) -> Predictions:
+                     batch_size: int | None = None,
+                     windows_predictor: WindowsPredictor | None = None) -> Predictions:
     """Predictions for every frame of one sequence, in order (see the module docstring).
 
     ``encoder`` follows :class:`~str_lightning.nets.interface.TemporalEncoder` and is called
     with ``train=False`` under ``torch.no_grad()`` (its train/eval mode is left as the caller
     set it). ``regress`` maps target features ``(M, D')`` to a tensor ``(M, ...)`` or a dict of
     such tensors. ``features`` ``(N, D)``, ``N >= 1``. Windows go through the encoder
-    ``batch_size`` at a time (default :func:`default_window_batch`), which bounds memory.
+    ``batch_size`` at a time (default :func:`default_window_batch`), which bounds memory,
+    each batch through ``windows_predictor`` (default :func:`predict_windows`; its compiled
+    twin, say).
     Returns what ``regress`` returns, with ``M = N``: one row per frame, frame ``i`` at row ``i``.
     """
     if features.dim() != 2 or features.shape[0] == 0:
@@ -102,14 +106,15 @@ def predict_sequence(encoder: TemporalEncoder, regress: Callable[[Tensor], Predi
     else:
         raise ValueError(f"encoder {type(encoder).__name__} has target_frames="
                          f"{encoder.target_frames!r}; expected 'middle' or 'all'")
+    predict = windows_predictor or predict_windows
     with torch.no_grad():
-        parts = [_predict_windows(encoder, regress, features[index[start:start + batch_size]])
+        parts = [predict(encoder, regress, features[index[start:start + batch_size]])
                  for start in range(0, index.shape[0], batch_size)]
     return _take_rows(_concatenate(parts), num_frames)
 
 
-def _predict_windows(encoder: TemporalEncoder, regress: Callable[[Tensor], Predictions],
-                     windows: Tensor) -> Predictions:
+def predict_windows(encoder: TemporalEncoder, regress: Callable[[Tensor], Predictions],
+                    windows: Tensor) -> Predictions:
     """Predictions for the target frames of a batch of windows ``(B, T, D)``, in frame order."""
     target = encoder(windows, train=False).features
     expected = windows.shape[:1] if encoder.target_frames == "middle" else windows.shape[:2]

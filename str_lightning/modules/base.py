@@ -9,8 +9,9 @@ dataset's protocol. The body model lives inside the regressor and never enters a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import torch
 from lightning.pytorch import LightningModule
@@ -20,7 +21,7 @@ from torchmetrics import SumMetric
 
 from str_lightning.body import MANNEQUIN
 from str_lightning.body.joints import NUM_SMPL_JOINTS
-from str_lightning.evaluation.inference import predict_sequence
+from str_lightning.evaluation.inference import predict_sequence, predict_windows
 from str_lightning.evaluation.protocols import (
     EvaluationProtocol,
     build_metrics,
@@ -31,6 +32,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.geometry import axis_angle_to_rotmat
 from str_lightning.losses import LossWeights, PoseShapeLoss
+from str_lightning.modules.compilation import check_compile_options, compile_function
 from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 from str_lightning.nets.initialisation import initialise_by_name
@@ -38,6 +40,8 @@ from str_lightning.run_guards import RunRefused
 
 EncoderFactory = Callable[[int, int], nn.Module]
 SchedulerInterval = Literal["epoch", "step"]
+P = ParamSpec("P")
+R = TypeVar("R")
 EVAL_STAGES = ("val", "test")
 DEFAULT_LOSS_WEIGHTS = {"kp2d": 300.0, "kp3d": 300.0, "pose": 60.0, "shape": 0.06}
 _GT_MESH_CHUNK = 256  # frames per body-model call when building ground-truth meshes
@@ -78,6 +82,13 @@ class PoseShapeModule(LightningModule):
             datamodule reports as not the synthetic benchmark (its ``real_data_splits(stage)``):
             the mannequin is not SMPL, so its joints and meshes cannot be compared with real
             targets. True runs anyway, on purpose (e.g. a smoke test on real shards).
+        compile: run the training step (forward and loss; the backward pass is compiled with
+            them) and each batch of evaluation windows through ``torch.compile``, with the
+            GRUs inside the graph (:mod:`~str_lightning.modules.compilation`; docs/training.md,
+            "Compiled steps"). Off (the default): eager PyTorch.
+        compile_options: keyword arguments of ``torch.compile`` when ``compile`` is on, e.g.
+            ``{"mode": "reduce-overhead"}`` (CUDA graphs) or ``{"backend": "aot_eager"}``;
+            a key it does not take is refused when the model is built.
     """
 
     def __init__(
@@ -100,10 +111,13 @@ class PoseShapeModule(LightningModule):
         allow_mannequin_on_real_data: bool = False,
         scheduler_interval: SchedulerInterval = "epoch",
         init_seed: int | None = None,
+        compile: bool = False,
+        compile_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
             raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        check_compile_options(compile_options)
         self.save_hyperparameters()
         _drop_python_objects(self.hparams, ("encoder", "optimizer", "scheduler"))
         self.hparams.init_seed = torch.initial_seed() if init_seed is None else init_seed
@@ -124,6 +138,7 @@ class PoseShapeModule(LightningModule):
         self.eval_metrics = nn.ModuleDict({stage: nn.ModuleDict() for stage in EVAL_STAGES})
         self.frame_counts = nn.ModuleDict({stage: nn.ModuleDict() for stage in EVAL_STAGES})
         self._eval_names: dict[str, list[str]] = {stage: [] for stage in EVAL_STAGES}
+        self._compiled_functions: dict[Callable, Callable] = {}
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
@@ -193,9 +208,22 @@ class PoseShapeModule(LightningModule):
             return {"total_steps": int(self.trainer.estimated_stepping_batches)}
         return {}
 
+    def compiled(self, function: Callable[P, R]) -> Callable[P, R]:
+        """``function`` (a method of this module, or a plain function) compiled once per
+        function when ``compile`` is on, else ``function`` itself. A method is compiled as the
+        class's function, with the module an argument: copies of the module share it."""
+        if not self.hparams.compile:
+            return function
+        unbound = getattr(function, "__func__", function)
+        if unbound not in self._compiled_functions:
+            self._compiled_functions[unbound] = compile_function(unbound, self.hparams.compile_options)
+        compiled = self._compiled_functions[unbound]
+        owner = getattr(function, "__self__", None)
+        return compiled if owner is None else functools.partial(compiled, owner)
+
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        terms, _ = self.compute_losses(batch)
+        terms, _ = self.compiled(self.compute_losses)(batch)
         size = batch["features"].shape[0]
         self.log_dict({f"train/loss/{k}": v.detach() for k, v in terms.items()}, batch_size=size,
                       prog_bar=False)
@@ -295,7 +323,7 @@ class PoseShapeModule(LightningModule):
             return rows
 
         return predict_sequence(self.encoder, regress, features, self.hparams.edge_mode,
-                                self.hparams.eval_window_batch)
+                                self.hparams.eval_window_batch, self.compiled(predict_windows))
 
     def ground_truth_vertices(self, pose: Tensor, betas: Tensor) -> Tensor:
         """Meshes ``(N, 6890, 3)`` of ground-truth SMPL parameters with this model's body."""

@@ -68,7 +68,7 @@ class VIBEModule(PoseShapeModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         gen_opt, disc_opt = self.optimizers()
-        terms, fake = self.generator_losses(batch)
+        terms, fake = self.compiled(self.generator_losses)(batch)
         gen_opt.zero_grad()
         self.manual_backward(terms["total"])
         if self.hparams.generator_clip_norm is not None:
@@ -78,7 +78,7 @@ class VIBEModule(PoseShapeModule):
             self.lr_schedulers()[0].step()
 
         real = self._next_real_motion().to(fake, non_blocking=True)  # pinned on a GPU
-        disc_loss = self.discriminator_loss(real, fake.detach())
+        disc_loss = self.compiled(self.discriminator_loss)(real, fake.detach())
         disc_opt.zero_grad()
         self.manual_backward(disc_loss)
         disc_opt.step()
