@@ -24,6 +24,9 @@ from datamodules.synthetic.generate import generate
 from datamodules.synthetic.presets import get_preset
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.app.quickstart import synthetic_root
+from str_lightning.evaluation.published import STR_TABLE1, STR_TABLE2
+from str_lightning.metrics import METRIC_LABELS
+from str_lightning.reporting.stats import welch_seeds_needed
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -420,6 +423,89 @@ def test_docs_training_table_shows_what_print_config_prints(name):
     row = docs_rows().get(f"`{name}`")
     assert row is not None, f"docs/training.md: no row for {name}"
     assert row == recipe_row(name, printed("--config", str(CONFIGS / name)))
+
+
+# ----------------------------------------------------------------------------- planning
+
+H200_STR_STEP_S = (0.033, 0.036)  # STR at paper widths, batch 32, torch 2.11 (docs/training.md)
+CPU_STEP_S = {"STR": 1.93, "TCMR-like": 1.53, "VIBE-like": 0.76}  # docs/benchmarks.md
+PLANNED = sorted([*PER_TEST_SET, "experiment/paper_str_3dpw.yaml", "experiment/paper_str_no3dpw.yaml",
+                  "experiment/paper_tcmr_3dpw.yaml", "experiment/paper_tcmr_no3dpw.yaml",
+                  "experiment/paper_vibe_no3dpw.yaml", "ablations/0_str_full.yaml"])
+
+
+def gpu_time_row(name: str, config: dict) -> list[str]:
+    """docs/training.md's estimate of a recipe's GPU time: its steps at STR's H200 step time,
+    scaled for the other models by their CPU step times."""
+    model = ENCODER_NAMES[config["model"]["init_args"]["encoder"]["class_path"].rsplit(".", 1)[1]]
+    steps = config["trainer"]["max_epochs"] * config["data"]["steps_per_epoch"]
+    scale = CPU_STEP_S[model] / CPU_STEP_S["STR"]
+    low, high = (steps * seconds * scale / 60 for seconds in H200_STR_STEP_S)
+    extra = " + the discriminator's steps" if model == "VIBE-like" else ""
+    return [f"`{name}`", model, f"{steps:,}", f"{low:.1f}–{high:.1f} min{extra}"]
+
+
+@pytest.mark.parametrize("name", PLANNED)
+def test_docs_gpu_time_table_follows_from_the_recipe_and_the_measured_step(name):
+    row = docs_rows(cells=4).get(f"`{name}`")
+    assert row == gpu_time_row(name, printed("--config", str(CONFIGS / name)))
+
+
+# The synthetic benchmark's seed spreads (docs/results.md, 3 seeds: sample SDs on test)
+SYNTHETIC_SD = {("STR", "pa_mpjpe"): 2.8, ("TCMR-like", "pa_mpjpe"): 1.9,
+                ("STR", "accel"): 4.8, ("TCMR-like", "accel"): 2.2}
+
+
+def paper_comparisons() -> list[tuple[str, str, float, float, float]]:
+    """(comparison, metric, paper difference, SD of each side) of the claims a reproduction
+    tests: STR - TCMR in Table 1, each ablation - full STR in Table 2."""
+    rows = []
+    for setting in ("w/ 3DPW", "w/o 3DPW"):
+        for dataset in ("3dpw", "mpii3d", "h36m"):
+            for metric in ("pa_mpjpe", "accel"):
+                difference = (STR_TABLE1[f"STR {setting}"][dataset][metric]
+                              - STR_TABLE1[f"TCMR {setting}"][dataset][metric])
+                rows.append((f"STR − TCMR, {setting}, {dataset}", metric, difference,
+                             SYNTHETIC_SD["STR", metric], SYNTHETIC_SD["TCMR-like", metric]))
+    full = STR_TABLE2["0_str_full"]
+    for row, figures in list(STR_TABLE2.items())[1:]:
+        for metric in ("pa_mpjpe", "accel"):
+            rows.append((f"{row} − 0_str_full (Table 2)", metric, figures[metric] - full[metric],
+                         SYNTHETIC_SD["STR", metric], SYNTHETIC_SD["STR", metric]))
+    return rows
+
+
+def seeds_row(comparison: str, metric: str, difference: float, sd_a: float, sd_b: float
+              ) -> list[str]:
+    seeds = (f"{welch_seeds_needed(sd_a, sd_b, abs(round(difference, 1))):,}"
+             if round(difference, 1) else "no difference to detect")
+    return [comparison, METRIC_LABELS[metric], f"{difference:+.1f}", seeds]
+
+
+def test_docs_seed_table_follows_from_the_synthetic_spreads_and_the_papers_differences():
+    text = (REPO / "docs" / "training.md").read_text().split("| comparison |", 1)[1]
+    documented = [[c.strip() for c in line.strip("|").split("|")]
+                  for line in text.split("\n\n", 1)[0].splitlines()[2:]]
+    assert documented == [seeds_row(*row) for row in paper_comparisons()]
+
+
+def target_row(name: str, config: dict) -> list[str]:
+    """The paper's Table-1 figures a recipe aims at, per test set it reports."""
+    model = ENCODER_NAMES[config["model"]["init_args"]["encoder"]["class_path"].rsplit(".", 1)[1]]
+    trains_on_3dpw = any("3dpw" in d["path"] for d in config["data"]["train_datasets"])
+    row = f"{model.removesuffix('-like')} {'w/' if trains_on_3dpw else 'w/o'} 3DPW"
+    cells = []
+    for dataset in config["data"]["test_datasets"]:
+        figures = STR_TABLE1[row][dataset]
+        cells.append(f"{dataset}: " + " / ".join(f"{figures[m]:.1f}" if m in figures else "–"
+                                                 for m in ("mpjpe", "pa_mpjpe", "mpvpe", "accel")))
+    return [f"`{name}`", f"Table 1, {row}", "; ".join(cells)]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in PLANNED if not n.startswith("ablations/")))
+def test_docs_targets_are_the_papers_table_1(name):
+    assert docs_rows(cells=3).get(f"`{name}`") == target_row(name, printed("--config",
+                                                                           str(CONFIGS / name)))
 
 
 # ----------------------------------------------------------------------------- guards
