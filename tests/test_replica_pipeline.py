@@ -34,6 +34,9 @@ from str_lightning.nets.regressor import Regressor
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+DOCUMENTED_CONFIG = "configs/experiment/paper_str_table6_mpii3d.yaml"
+SPIN_PATH, BODY_PATH, SHARDS_PATH = ("data/base_data/spin_model_checkpoint.pth.tar", "data/body",
+                                     "data/shards")
 REGRESSOR_HIDDEN = 16
 TINY = {  # the model shrunk on the command line: seconds per step on a CPU
     "STREncoder": {"hidden_size": 8, "num_layers": 1, "integration_hidden_size": 8},
@@ -94,13 +97,28 @@ def convert_and_check(directory: str, licensed: dict[str, Path], capsys) -> str:
     return capsys.readouterr().out
 
 
-def model_arguments(config: dict, licensed: dict[str, Path]) -> list[str]:
+def documented_commands(document: str, section: str) -> list[list[str]]:
+    """The indented commands of a documentation section, continuation lines joined."""
+    text = (REPO / "docs" / document).read_text().split(section, 1)[1].split("\n#", 1)[0]
+    blocks = re.findall(r"(?:^    .*\n)+", text, re.MULTILINE)
+    lines = " ".join(blocks[0].split("\n")).replace("\\ ", " ")
+    return [shlex.split(command) for command in re.split(r"\s(?=str-lightning )", lines.strip())]
+
+
+def with_replicas(command: list[str], licensed: dict[str, Path], **paths: str) -> list[str]:
+    """A documented command on the replicas: the licensed files' paths replaced by theirs."""
+    replaced = {SPIN_PATH: str(licensed["spin"]), BODY_PATH: str(licensed["body"]),
+                SHARDS_PATH: str(licensed["shards"]), **paths}
+    assert command[0] == "str-lightning"
+    return [replaced.get(token, token) for token in command[1:]]
+
+
+def model_arguments(config: dict) -> list[str]:
+    """The model shrunk to seconds per step on a CPU."""
     init = config["model"]["init_args"]
     encoder = init["encoder"]["class_path"].rsplit(".", 1)[1]
     args = [f"--model.init_args.encoder.init_args.{k}={v}" for k, v in TINY[encoder].items()]
-    args += ["--model.init_args.regressor_hidden_size", str(REGRESSOR_HIDDEN),
-             "--model.init_args.body_model", str(licensed["body"]),
-             "--model.init_args.spin_checkpoint", str(licensed["spin"])]
+    args += ["--model.init_args.regressor_hidden_size", str(REGRESSOR_HIDDEN)]
     if "discriminator_hidden_size" in init:
         args += ["--model.init_args.discriminator_hidden_size", "8",
                  "--model.init_args.discriminator_attention_size", "8"]
@@ -128,12 +146,15 @@ def run_recipe(name: str, licensed: dict[str, Path], capsys) -> None:
         counts = tuple(map(int, SHORT_CLIPS.search(checked).groups()))
         assert counts == (1, len(LENGTHS), 10, sum(LENGTHS)), (directory, checked)
 
-    common = ["--config", str(CONFIGS / name), "--data.root", str(licensed["shards"]),
-              "--run.root", str(licensed["runs"]), "--trainer.accelerator", "cpu",
-              "--trainer.enable_progress_bar", "false", "--data.num_workers", "0",
-              *model_arguments(config, licensed)]
-    assert main(["fit", *common, "--trainer.max_steps", "2", "--data.steps_per_epoch", "2"]) == 0
-    assert main(["test", *common, "--ckpt_path", "best"]) == 0
+    # docs/training.md, "Running a recipe": fit and test, with this recipe and the replicas
+    fit, test = (with_replicas(c, licensed, **{DOCUMENTED_CONFIG: str(CONFIGS / name)})
+                 for c in documented_commands("training.md", "### Running a recipe"))
+    assert fit[:1] == ["fit"] and test[:1] == ["test"] and "best" in test
+    on_replicas = ["--data.root", str(licensed["shards"]), "--run.root", str(licensed["runs"]),
+                   "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+                   "--data.num_workers", "0", *model_arguments(config)]
+    assert main([*fit, *on_replicas, "--trainer.max_steps", "2", "--data.steps_per_epoch", "2"]) == 0
+    assert main([*test, *on_replicas]) == 0
     run = licensed["runs"] / config["run"]["project"] / config["run"]["experiment"] / "seed0"
     with (run / "results/test_results.csv").open() as handle:
         tested = {row["dataset"]: row for row in csv.DictReader(handle)}
@@ -142,12 +163,16 @@ def run_recipe(name: str, licensed: dict[str, Path], capsys) -> None:
         valid = sum(int(clip["valid"].sum()) for clip in iterate_clips(licensed["shards"] / directory))
         assert float(tested[dataset]["frames"]) == valid
 
+    # docs/evaluation.md, "Released weights against published numbers", for the recipe's release
     release = RELEASES[RELEASE_OF[name]]
+    (documented,) = documented_commands("evaluation.md",
+                                        "### Released weights against published numbers")
+    reproduce = with_replicas(documented, licensed, **{
+        "tcmr": release.method,
+        "data/pretrained/tcmr_table4_3dpw_test.pth.tar": str(released_replica(release.file,
+                                                                              licensed))})
     capsys.readouterr()
-    assert main(["reproduce", "released", "--method", release.method,
-                 "--checkpoint", str(released_replica(release.file, licensed)),
-                 "--data-root", str(licensed["shards"]), "--body-model", str(licensed["body"]),
-                 "--run-root", str(licensed["runs"]), "--accelerator", "cpu",
+    assert main([*reproduce, "--run-root", str(licensed["runs"]), "--accelerator", "cpu",
                  "--num-workers", "0"]) == 0
     table = capsys.readouterr().out
     for dataset, figures in release.published.items():
