@@ -3,7 +3,9 @@ verdicts. The whole run on replicas is in tests/test_replica_pipeline.py."""
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 from replicas import write_db_replica
@@ -12,6 +14,8 @@ from datamodules.converters import convert, files_for_directory, released_file
 from str_lightning.app.cli import main
 from str_lightning.app.reproduce import Comparison, converted_test_sets, resolve_release
 from str_lightning.evaluation.published import RELEASES
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*argv: str) -> int:
@@ -72,3 +76,13 @@ def test_every_release_is_tested_on_directories_of_its_own_source():
     for release in RELEASES.values():
         for directory in release.tests.values():
             assert any(f.source == release.method for f in files_for_directory(directory))
+
+
+def test_the_docs_table_of_releases_is_the_table():
+    text = (REPO / "docs/evaluation.md").read_text()
+    rows = re.findall(r"^\| `(\w+\.pth\.tar)` \| ([^|]+) \|", text, re.MULTILINE)
+    assert [name for name, _ in rows] == list(RELEASES)
+    for name, cell in rows:
+        directories = re.findall(r"`([^`]+)`", cell)
+        expected = list(RELEASES[name].tests.values())
+        assert directories in (expected, []), name  # [] for "the same"
