@@ -19,8 +19,6 @@ from datamodules.schema import (
     shard_samples,
 )
 
-DEFAULT_SEQ_LEN = 16
-
 
 def add_data_commands(groups: argparse._SubParsersAction) -> None:
     """Add the ``data`` group with its ``index``, ``check`` and ``convert`` commands."""
@@ -50,9 +48,9 @@ def add_data_commands(groups: argparse._SubParsersAction) -> None:
         "shard or sample.",
     )
     check.add_argument("directory", type=Path, metavar="DIR")
-    check.add_argument("--seq-len", type=int, default=DEFAULT_SEQ_LEN, metavar="T",
+    check.add_argument("--seq-len", type=int, default=None, metavar="T",
                        help="training window length whose losses to report: clips shorter than "
-                       "T give no training window (default: %(default)s, the paper's T)")
+                       "T give no training window (default: 16, the paper's T)")
     check.set_defaults(run=_run_check)
 
     convert = commands.add_parser(
@@ -67,9 +65,9 @@ def add_data_commands(groups: argparse._SubParsersAction) -> None:
     convert.add_argument("--out", required=True, type=Path, metavar="DIR", help="output dir")
     convert.add_argument("--max-clip-len", type=int, default=None,
                          help="chunk train videos into clips of at most this many frames")
-    convert.add_argument("--seq-len", type=int, default=DEFAULT_SEQ_LEN, metavar="T",
-                         help="training window length whose losses to report (default: "
-                         "%(default)s): clips shorter than T give no training window")
+    convert.add_argument("--seq-len", type=int, default=None, metavar="T",
+                         help="training window length whose losses to report (default: 16, "
+                         "the paper's T): clips shorter than T give no training window")
     convert.add_argument("--fps", type=float, default=None,
                          help="frame rate to record (needed for TCMR's AMASS file, whose "
                          "sequences keep their native rates)")
@@ -99,10 +97,13 @@ def _run_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _short_clip_line(directory: Path, manifest: Manifest, seq_len: int) -> str:
-    from datamodules.loading import manifest_short_clips  # torch: only when a command runs
+def _short_clip_line(directory: Path, manifest: Manifest, seq_len: int | None) -> str:
+    # imported here: they import torch, which only running a command needs
+    from datamodules.converters.convert import DEFAULT_SEQ_LEN
+    from datamodules.loading import manifest_short_clips
 
-    return f"{directory}: {manifest_short_clips(manifest, seq_len)} (evaluation covers every frame)"
+    short = manifest_short_clips(manifest, seq_len or DEFAULT_SEQ_LEN)
+    return f"{directory}: {short} (evaluation covers every frame)"
 
 
 def check_shard(manifest: Manifest, shard: ShardEntry) -> Iterator[str]:
@@ -132,10 +133,10 @@ def check_shard(manifest: Manifest, shard: ShardEntry) -> Iterator[str]:
 def _run_convert(args: argparse.Namespace) -> int:
     from datamodules.converters import convert
 
-    options = {"use_smpl": not args.no_smpl, "fps": args.fps, "overwrite": args.overwrite,
-               "seq_len": args.seq_len}
-    if args.max_clip_len is not None:
-        options["max_clip_len"] = args.max_clip_len
+    options = {"use_smpl": not args.no_smpl, "fps": args.fps, "overwrite": args.overwrite}
+    for option in ("max_clip_len", "seq_len"):
+        if getattr(args, option) is not None:
+            options[option] = getattr(args, option)
     convert(args.source, args.dataset, args.split, args.db, args.out, **options)
     manifest = read_manifest(args.out)
     print(f"{args.out}: {manifest.dataset}/{manifest.split}, {len(manifest.shards)} shards, "

@@ -30,8 +30,7 @@ VIBE_CONFIG = "VIBE config.yaml"
 
 @dataclass(frozen=True)
 class ReleasedFile:
-    """A db file as the peers' code names it. ``directory`` is None for a file no recipe reads;
-    ``flags`` are extra ``data convert`` options it needs."""
+    """A db file as the peers' code names it. ``directory`` is None for a file no recipe reads."""
 
     source: str
     name: str
@@ -40,22 +39,19 @@ class ReleasedFile:
     directory: str | None
     variant: str
     read_by: tuple[str, ...]
-    flags: str = ""
 
     def describe(self) -> str:
         return f"{self.source.upper()}'s {self.dataset} {self.split} file ({self.variant})"
 
     def command(self, downloads: str = "DOWNLOADS", root: str = "data/shards") -> str:
         """The ``str-lightning data convert`` command that makes :attr:`directory`."""
-        flags = f" {self.flags}" if self.flags else ""
         return (f"str-lightning data convert --source {self.source} --dataset {self.dataset} "
-                f"--split {self.split} --db {downloads}/{self.name} --out {root}/{self.directory}"
-                f"{flags}")
+                f"--split {self.split} --db {downloads}/{self.name} --out {root}/{self.directory}")
 
 
 def _tcmr(name: str, dataset: str, split: str, directory: str | None, variant: str,
-          *read_by: str, flags: str = "") -> ReleasedFile:
-    return ReleasedFile("tcmr", name, dataset, split, directory, variant, read_by, flags)
+          *read_by: str) -> ReleasedFile:
+    return ReleasedFile("tcmr", name, dataset, split, directory, variant, read_by)
 
 
 def _vibe(name: str, dataset: str, split: str, directory: str | None, variant: str,

@@ -63,6 +63,17 @@ class Comparison:
         return "agrees" if abs(self.difference) <= self.agreement else "DIFFERS"
 
 
+@dataclass(frozen=True)
+class Reproduction:
+    """What ``reproduce released`` found: per test set and metric a :class:`Comparison`, the
+    frames evaluated per test set, and the run directory holding the test's record."""
+
+    release: Release
+    comparisons: list[Comparison]
+    frames: dict[str, int]
+    run_dir: Path
+
+
 def add_reproduce_command(groups: argparse._SubParsersAction) -> None:
     """Add ``reproduce released``."""
     reproduce = groups.add_parser(
@@ -99,11 +110,11 @@ def add_reproduce_command(groups: argparse._SubParsersAction) -> None:
 
 
 def _run_released(args: argparse.Namespace) -> int:
-    comparisons, release, run_dir = reproduce_released(
+    reproduction = reproduce_released(
         args.method, args.checkpoint, args.data_root, args.body_model, args.release,
         args.run_root, args.accelerator, args.num_workers)
-    table = comparison_markdown(comparisons, release, args.checkpoint)
-    print(f"\n{table}\n\nthe test's record: {run_dir / 'results'}")
+    table = comparison_markdown(reproduction, args.checkpoint)
+    print(f"\n{table}\n\nthe test's record: {reproduction.run_dir / 'results'}")
     if args.out:
         args.out.write_text(table + "\n")
     return 0
@@ -160,7 +171,7 @@ def _check_converted_from(path: Path, directory: str) -> None:
 
 
 def cli_arguments(release: Release, checkpoint: Path, directories: dict[str, Path],
-                   body_model: str, run_root: str, accelerator: str, num_workers: int) -> list[str]:
+                  body_model: str, run_root: str, accelerator: str, num_workers: int) -> list[str]:
     """The ``str-lightning test`` arguments: the release's config, the model sized from the
     checkpoint (so any width of the released layout evaluates), the test sets found."""
     architecture = released_architecture(read_released_checkpoint(checkpoint, GENERATOR_KEY))
@@ -178,10 +189,8 @@ def cli_arguments(release: Release, checkpoint: Path, directories: dict[str, Pat
 
 def reproduce_released(method: str, checkpoint: Path, data_root: Path, body_model: str,
                        release_name: str | None = None, run_root: str = "runs",
-                       accelerator: str = "auto", num_workers: int = 4
-                       ) -> tuple[list[Comparison], Release, Path]:
-    """Evaluate ``checkpoint`` and compare; returns the comparisons, the release and the run
-    directory whose ``results/`` hold the test's record."""
+                       accelerator: str = "auto", num_workers: int = 4) -> Reproduction:
+    """Evaluate ``checkpoint`` on its release's converted test sets and compare."""
     from str_lightning.app.lightning_cli import STRLightningCLI
     from str_lightning.reporting.compare import RECORD_COLUMNS, read_results_csv
     from str_lightning.run_directory import RunDirectory
@@ -199,20 +208,20 @@ def reproduce_released(method: str, checkpoint: Path, data_root: Path, body_mode
                               release.agreement.get(metric))
                    for dataset, figures in measured.items()
                    for metric in ORDER if metric in figures]
-    comparisons += [Comparison(dataset, "frames", figures["frames"], None)
-                    for dataset, figures in measured.items()]
-    return comparisons, release, run.path
+    frames = {dataset: int(figures["frames"]) for dataset, figures in measured.items()}
+    return Reproduction(release, comparisons, frames, run.path)
 
 
-def comparison_markdown(comparisons: list[Comparison], release: Release, checkpoint: Path) -> str:
-    """The table: per test set and metric, ours, published, difference, verdict."""
+def comparison_markdown(reproduction: Reproduction, checkpoint: Path) -> str:
+    """The table: per test set and metric, ours, published, difference, verdict; the frames
+    evaluated per test set."""
+    release = reproduction.release
     lines = [f"{checkpoint} ({release.file}): this project's protocol vs {release.source}", "",
              "| test set | metric | ours | published | difference | agreement to expect | |",
              "|---|---|---|---|---|---|---|"]
-    for c in comparisons:
-        if c.metric == "frames":
-            lines.append(f"| {c.dataset} | frames evaluated | {c.ours:.0f} | | | | |")
-            continue
+    lines += [f"| {dataset} | frames evaluated | {count} | | | | |"
+              for dataset, count in reproduction.frames.items()]
+    for c in reproduction.comparisons:
         published = "–" if c.published is None else f"{c.published:g}"
         difference = "" if c.difference is None else f"{c.difference:+.2f}"
         agreement = "–" if c.agreement is None else f"±{c.agreement:g}"
