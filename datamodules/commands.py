@@ -42,10 +42,15 @@ def add_data_commands(groups: argparse._SubParsersAction) -> None:
         "check", help="verify shards against the manifest and every sample against the schema",
         description="Verify that each shard of DIR/manifest.json is a complete tar whose clips, "
         "frame counts and byte spans are the ones listed (recounted from the shard), its "
-        "sha256, and every sample's members, dtypes, shapes and finiteness; print totals. Exit "
-        "status 1 when anything is wrong, with one line per bad shard or sample.",
+        "sha256, and every sample's members, dtypes, shapes and finiteness; print totals and how "
+        "many clips and frames are shorter than a training window (training skips them; "
+        "evaluation covers them). Exit status 1 when anything is wrong, with one line per bad "
+        "shard or sample.",
     )
     check.add_argument("directory", type=Path, metavar="DIR")
+    check.add_argument("--seq-len", type=int, default=None, metavar="T",
+                       help="training window length whose losses to report: clips shorter than "
+                       "T give no training window (default: 16, the paper's T)")
     check.set_defaults(run=_run_check)
 
     convert = commands.add_parser(
@@ -60,6 +65,9 @@ def add_data_commands(groups: argparse._SubParsersAction) -> None:
     convert.add_argument("--out", required=True, type=Path, metavar="DIR", help="output dir")
     convert.add_argument("--max-clip-len", type=int, default=None,
                          help="chunk train videos into clips of at most this many frames")
+    convert.add_argument("--seq-len", type=int, default=None, metavar="T",
+                         help="training window length whose losses to report (default: 16, "
+                         "the paper's T): clips shorter than T give no training window")
     convert.add_argument("--fps", type=float, default=None,
                          help="frame rate to record (needed for TCMR's AMASS file, whose "
                          "sequences keep their native rates)")
@@ -85,7 +93,17 @@ def _run_check(args: argparse.Namespace) -> int:
           f"{manifest.samples} samples, {manifest.frames} frames, feature dim "
           f"{manifest.feature_dim} {manifest.feature_dtype}: "
           f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
+    print(_short_clip_line(args.directory, manifest, args.seq_len))
     return 1 if problems else 0
+
+
+def _short_clip_line(directory: Path, manifest: Manifest, seq_len: int | None) -> str:
+    # imported here: they import torch, which only running a command needs
+    from datamodules.converters.convert import DEFAULT_SEQ_LEN
+    from datamodules.loading import manifest_short_clips
+
+    short = manifest_short_clips(manifest, seq_len or DEFAULT_SEQ_LEN)
+    return f"{directory}: {short} (evaluation covers every frame)"
 
 
 def check_shard(manifest: Manifest, shard: ShardEntry) -> Iterator[str]:
@@ -116,10 +134,12 @@ def _run_convert(args: argparse.Namespace) -> int:
     from datamodules.converters import convert
 
     options = {"use_smpl": not args.no_smpl, "fps": args.fps, "overwrite": args.overwrite}
-    if args.max_clip_len is not None:
-        options["max_clip_len"] = args.max_clip_len
+    for option in ("max_clip_len", "seq_len"):
+        if getattr(args, option) is not None:
+            options[option] = getattr(args, option)
     convert(args.source, args.dataset, args.split, args.db, args.out, **options)
     manifest = read_manifest(args.out)
     print(f"{args.out}: {manifest.dataset}/{manifest.split}, {len(manifest.shards)} shards, "
           f"{manifest.samples} samples, {manifest.frames} frames")
+    print(_short_clip_line(args.out, manifest, args.seq_len))
     return 0

@@ -8,6 +8,7 @@ wrap IterableDatasets, which Lightning leaves alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from datamodules.loading import (
     TrainStreamConfig,
     TrainWindows,
     eval_loader,
+    manifest_short_clips,
     rank_batch_split,
     window_count,
 )
@@ -38,6 +40,8 @@ STAGE_KEYS = {  # what each trainer stage reads
     "predict": ("predict_datasets",),
 }
 ROLES = ("train", "val", "test", "predict")  # what data.verify_checksums names
+
+log = logging.getLogger(__name__)
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -62,8 +66,14 @@ class ShardDataModule(L.LightningDataModule):
             are held in memory; 1 gives the windows of one clip after another.
         seed: base seed of the training stream (per rank, worker and epoch it is derived);
             None: the seed torch was last seeded with (``seed_everything``, the run's seed).
-        skip_short_clips: skip (and count) training clips shorter than ``seq_len`` instead of
-            stopping with an error.
+        skip_short_clips: take training windows only from clips of at least ``seq_len``
+            frames, as TCMR does (its windows lie inside a video): shorter clips are skipped and
+            counted, and the loader reports per split how many clips and frames that loses.
+            False: a short training clip stops the run with an error naming it. Evaluation
+            always covers every frame.
+        ignore_smpl: dataset names (a manifest's ``dataset``, e.g. ``h36m``) of training splits
+            whose SMPL pose and shape are never supervised, even where their shards hold them
+            (TCMR's ``repr_table4_3dpw_model`` and the STR paper train Human3.6M without SMPL).
         pin_memory: put every batch (training, evaluation, prediction, real motion) in pinned
             host memory, so that its copy to the GPU runs while the GPU computes (Lightning copies
             with ``non_blocking``); None (default): when the trainer runs on a GPU.
@@ -92,7 +102,8 @@ class ShardDataModule(L.LightningDataModule):
         num_workers: int = 2,
         clip_pool: int = 64,
         seed: int | None = None,
-        skip_short_clips: bool = False,
+        skip_short_clips: bool = True,
+        ignore_smpl: Sequence[str] = (),
         pin_memory: bool | None = None,
         motion_dataset: str | None = None,
         predict_datasets: dict[str, str] | None = None,
@@ -124,7 +135,7 @@ class ShardDataModule(L.LightningDataModule):
             raise ValueError(f"ShardDataModule: clip_pool must be >= 1, got {clip_pool}")
         seed = torch.initial_seed() if seed is None else seed
         self.stream_config = TrainStreamConfig(seq_len, stride, steps_per_epoch, clip_pool, seed,
-                                               skip_short_clips)
+                                               skip_short_clips, tuple(ignore_smpl))
         self.batch_size, self.ratio_2d = batch_size, ratio_2d
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self._train_loader: EpochLoader | None = None
@@ -209,6 +220,9 @@ class ShardDataModule(L.LightningDataModule):
         if not self.train_datasets:
             raise DataError("no train_datasets configured")
         manifests = [self._train_manifest(d) for d in self.train_datasets]
+        self._check_ignore_smpl(manifests)
+        if rank == 0:
+            self._report_short_clips(manifests)
         datasets = [self._resolved_weight(d, m) for d, m in zip(self.train_datasets, manifests)]
         groups = sorted({d.group for d in datasets})
         counts = rank_batch_split(self.batch_size, self.ratio_2d, world_size, rank, groups)
@@ -231,6 +245,21 @@ class ShardDataModule(L.LightningDataModule):
             raise DataError(f"train dataset {dataset.path}: expected kind 'clip' with features, "
                             f"got kind {manifest.kind!r}")
         return manifest
+
+    def _check_ignore_smpl(self, manifests: Sequence[Manifest]) -> None:
+        unknown = sorted(set(self.stream_config.ignore_smpl) - {m.dataset for m in manifests})
+        if unknown:
+            raise DataError(f"data.ignore_smpl names {unknown}, which no training split holds "
+                            f"(their datasets: {sorted({m.dataset for m in manifests})})")
+
+    def _report_short_clips(self, manifests: Sequence[Manifest]) -> None:
+        """Log, per training split that has any, what clips shorter than ``seq_len`` cost."""
+        if not self.stream_config.skip_short_clips:
+            return  # the first one read stops the run
+        for dataset, manifest in zip(self.train_datasets, manifests):
+            short = manifest_short_clips(manifest, self.stream_config.seq_len)
+            if short.clips:
+                log.warning("%s: %s", dataset.path, short)
 
     def _resolved_weight(self, dataset: TrainDataset, manifest: Manifest) -> TrainDataset:
         if dataset.weight != WINDOWS:

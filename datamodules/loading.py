@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import logging
 import multiprocessing
 import multiprocessing.forkserver
 import random
@@ -47,8 +46,6 @@ from str_lightning.body.joints import (
     joint_names,
 )
 from str_lightning.signals import preemption_signals_blocked, preemption_worker_init
-
-log = logging.getLogger(__name__)
 
 TRAIN_JOINTS = "spin49"
 GROUPS = ("2d", "3d")
@@ -110,6 +107,33 @@ def window_count(manifest: Manifest, seq_len: int, stride: int) -> int:
                for clip in shard.clips if clip.frames >= seq_len)
 
 
+@dataclass(frozen=True)
+class ShortClips:
+    """The clips of a split shorter than ``seq_len``: no training window is cut from them
+    (TCMR's rule; evaluation still covers every frame)."""
+
+    seq_len: int
+    clips: int
+    frames: int
+    total_clips: int
+    total_frames: int
+
+    def __str__(self) -> str:
+        return (f"{self.clips} of {self.total_clips} clips ({self.frames} of {self.total_frames} "
+                f"frames) shorter than seq_len={self.seq_len}: no training windows from them")
+
+
+def short_clips(lengths: Sequence[int], seq_len: int) -> ShortClips:
+    """What a training stream of ``seq_len`` windows loses from clips of these ``lengths``."""
+    short = [n for n in lengths if n < seq_len]
+    return ShortClips(seq_len, len(short), sum(short), len(lengths), sum(lengths))
+
+
+def manifest_short_clips(manifest: Manifest, seq_len: int) -> ShortClips:
+    """:func:`short_clips` of a split, from its manifest (no shard is read)."""
+    return short_clips([clip.frames for shard in manifest.shards for clip in shard.clips], seq_len)
+
+
 def worker_slot() -> tuple[int, int]:
     """``(worker id, number of workers)`` of the calling DataLoader worker; ``(0, 1)`` outside."""
     info = get_worker_info()
@@ -148,14 +172,15 @@ def rank_batch_split(batch_size: int, ratio_2d: float, world_size: int, rank: in
 # ----------------------------------------------------------------------------- training
 
 
-def clip_frame_arrays(clip: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def clip_frame_arrays(clip: Mapping[str, Any], supervise_smpl: bool = True) -> dict[str, np.ndarray]:
     """Per-frame training arrays of a clip, in the batch layout (see docs/data.md); features
-    keep their stored dtype (float16 halves what a clip pool holds) until collated."""
+    keep their stored dtype (float16 halves what a clip pool holds) until collated.
+    ``supervise_smpl=False`` zeroes ``w_smpl`` whatever the clip holds."""
     meta, valid = clip["meta"], clip["valid"].astype(bool)
     if meta["kind"] == "motion":  # real motion for a motion prior: poses only
         return {"pose": clip["pose"], "valid": valid}
     length = len(valid)
-    supervision = meta["supervision"]
+    supervision = {**meta["supervision"], "smpl": meta["supervision"]["smpl"] and supervise_smpl}
     kp3d = (convert_joints(clip["kp3d"], meta["joints3d"], TRAIN_JOINTS) if "kp3d" in clip
             else np.zeros((length, len(joint_names(TRAIN_JOINTS)), 3), np.float32))
     zeros = {"kp2d": (NUM_SPIN_JOINTS, 3), "pose": (NUM_POSE_PARAMS,), "shape": (NUM_BETAS,)}
@@ -180,6 +205,7 @@ class TrainStreamConfig:
     clip_pool: int
     seed: int
     skip_short_clips: bool
+    ignore_smpl: tuple[str, ...] = ()  # dataset names whose SMPL is not supervised
 
 
 class TrainWindows(IterableDataset):
@@ -277,14 +303,15 @@ class TrainWindows(IterableDataset):
                     self._short_clip(clip, frames)
                     continue
                 phase = rng.randrange(min(stride, frames - length + 1))
-                yield clip_frame_arrays(clip), list(range(phase, frames - length + 1, stride))
+                yield (clip_frame_arrays(clip, manifest.dataset not in self.config.ignore_smpl),
+                       list(range(phase, frames - length + 1, stride)))
 
     def _short_clip(self, clip: Mapping[str, Any], frames: int) -> None:
         where = f"shard {clip['__shard__']}, sample {clip['__key__']!r}"
         if not self.config.skip_short_clips:
             raise ClipError(f"{where}: expected at least seq_len={self.config.seq_len} frames for "
-                            f"a training window, got {frames} (set skip_short_clips to skip "
-                            "such clips, or re-shard with longer clips)")
+                            f"a training window, got {frames} (skip_short_clips: true skips "
+                            "such clips, as TCMR does)")
         self.skipped += 1
 
 
@@ -359,11 +386,7 @@ class EpochLoader:
         for index, batch in enumerate(self.loader):
             if index < skip:  # replayed up to where the checkpoint was taken
                 continue
-            skipped = int(batch.pop("skipped_clips"))
-            if skipped:
-                self.skipped_clips += skipped
-                log.warning("skipped %d training clip(s) shorter than seq_len (%d so far on "
-                            "this rank)", skipped, self.skipped_clips)
+            self.skipped_clips += int(batch.pop("skipped_clips"))
             self.batches_consumed += 1
             self.batches_in_pass += 1
             yield batch

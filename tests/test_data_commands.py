@@ -38,6 +38,15 @@ def test_check_passes_good_shards_and_prints_totals(tmp_path, capsys):
     assert "2 shards, 3 samples, 12 frames" in out and "OK" in out
 
 
+def test_check_reports_the_clips_and_frames_training_windows_skip(tmp_path, capsys):
+    write_split(tmp_path, [10, 16, 40, 3])
+    assert run_data("check", str(tmp_path)) == 0
+    assert "2 of 4 clips (13 of 69 frames) shorter than seq_len=16: no training windows from " \
+        "them (evaluation covers every frame)" in capsys.readouterr().out
+    assert run_data("check", str(tmp_path), "--seq-len", "41") == 0
+    assert "4 of 4 clips (69 of 69 frames) shorter than seq_len=41" in capsys.readouterr().out
+
+
 def test_index_then_check_finds_each_bad_sample(tmp_path, capsys):
     nan = make_clip("nan", 4)
     nan["features"][0, 0] = np.nan

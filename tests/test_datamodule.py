@@ -150,19 +150,43 @@ def test_train_windows_are_contiguous_frames_of_one_clip(train_dirs):
         assert len(sources) == 1
 
 
-def test_short_training_clip_is_an_error_or_a_counted_skip(tmp_path):
+def test_short_training_clip_is_a_counted_skip_by_default_or_an_error(tmp_path, caplog):
     write_split(tmp_path / "d", [20, 5, 20], per_shard=3)
     options = {"train_datasets": [{"path": str(tmp_path / "d")}], "seq_len": 16,
                "batch_size": 2, "steps_per_epoch": 3, "num_workers": 0, "clip_pool": 1}
     with pytest.raises(ClipError, match=r"shard train-000000.tar, sample 'video1__000000': "
                                         r"expected at least seq_len=16 frames .* got 5"):
-        list(ShardDataModule(**options).train_loader_for(0, 1))
-    data = ShardDataModule(**options, skip_short_clips=True)
-    loader = data.train_loader_for(0, 1)
+        list(ShardDataModule(**options, skip_short_clips=False).train_loader_for(0, 1))
+    data = ShardDataModule(**options)
+    with caplog.at_level("WARNING"):
+        loader = data.train_loader_for(0, 1)
+    assert f"{tmp_path / 'd'}: 1 of 3 clips (5 of 45 frames) shorter than seq_len=16" in caplog.text
     assert len(list(loader)) == 3 and loader.skipped_clips >= 1
     state = data.state_dict()
     assert state["epoch"] == 1 and state["batches_consumed"] == 3 and state["samples_consumed"] == 6
     assert state["skipped_clips"] == loader.skipped_clips
+
+
+def test_ignore_smpl_switches_off_the_smpl_weight_of_the_named_datasets_only(tmp_path):
+    write_split(tmp_path / "a", [20, 20], dataset="h36m")
+    write_split(tmp_path / "b", [20, 20], dataset="3dpw")
+    options = {"train_datasets": [{"path": str(tmp_path / "a"), "group": "3d"},
+                                  {"path": str(tmp_path / "b"), "group": "2d"}],
+               "seq_len": 16, "batch_size": 8, "ratio_2d": 0.5, "steps_per_epoch": 1,
+               "num_workers": 0}
+
+    def smpl_weight(**extra) -> tuple[float, float]:  # (h36m windows, 3dpw windows)
+        batch = next(iter(ShardDataModule(**options, **extra).train_loader_for(0, 1)))
+        from_3dpw = batch["is_2d_only"]
+        return float(batch["w_smpl"][~from_3dpw].sum()), float(batch["w_smpl"][from_3dpw].sum())
+
+    h36m, pw3d = smpl_weight()
+    assert h36m > 0 and pw3d > 0
+    h36m, pw3d = smpl_weight(ignore_smpl=["h36m"])
+    assert h36m == 0 and pw3d > 0
+    with pytest.raises(DataError, match=r"ignore_smpl names \['h3.6m'\], which no training "
+                                        r"split holds \(their datasets: \['3dpw', 'h36m'\]\)"):
+        ShardDataModule(**options, ignore_smpl=["h3.6m"]).train_loader_for(0, 1)
 
 
 def test_state_dict_restores_the_epoch_and_so_the_stream(train_dirs):

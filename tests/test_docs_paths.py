@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 RUN_DIR = Path("runs/synthetic/str/seed0")
 TINY_BUDGET = """base: {repo}/configs/experiment/synthetic_str.yaml
-trainer: {{max_epochs: 1, enable_progress_bar: false}}
+trainer: {{max_epochs: 1, check_val_every_n_epoch: 1, enable_progress_bar: false}}
 data: {{steps_per_epoch: 2}}
 """
 LAYOUT_LINE = re.compile(r"^ {6}([\w./<>*-]+) {2,}(.+)$", re.MULTILINE)

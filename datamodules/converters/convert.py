@@ -4,7 +4,10 @@ A db file is a set of flat per-frame arrays of equal length N. Rows with the sam
 that are contiguous form one video (a name seen again after another one starts a new video,
 named ``<name>~<k>``). Train videos are cut into clips of at most ``max_clip_len`` frames of
 near-equal length (no short tail clip); val/test clips are whole videos. No video is dropped,
-however short. All targets are written as float32 straight from the file's values.
+however short (training takes windows only from clips of at least ``seq_len`` frames; the
+report counts the shorter ones). All targets are written as float32 straight from the file's
+values. A file whose name is a released file of another dataset, split or variant than the
+arguments and ``out`` say is refused (``files.check_released_file``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from datamodules.converters.datasets import DATASETS, SOURCES, DatasetSpec
+from datamodules.converters.files import check_released_file
 from datamodules.converters.keypoints import (
     INSTA_CROP_BBOX,
     normalise_to_crop,
@@ -31,6 +35,7 @@ from datamodules.converters.safe_joblib import (
     UnsafePickleError,
     load_joblib_pickle,
 )
+from datamodules.loading import short_clips
 from datamodules.schema import DataError, ShardWriter
 from str_lightning.body.joints import (
     NUM_BETAS,
@@ -42,6 +47,7 @@ from str_lightning.body.joints import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_CLIP_LEN = 256
+DEFAULT_SEQ_LEN = 16  # the window length T of every paper recipe
 REPORT_NAME = "conversion.json"
 _TRAILING_NUMBER = re.compile(r"(\d+)\D*$")
 
@@ -61,9 +67,14 @@ class ConversionReport:
     max_clip_len: int
     use_smpl: bool
     fps: float
+    seq_len: int = DEFAULT_SEQ_LEN
+    released_file: str | None = None
+    shard_directory: str | None = None
     rows: int = 0
     videos: int = 0
     clips: int = 0
+    short_clips: int = 0
+    short_clip_frames: int = 0
     repeated_video_names: list[str] = field(default_factory=list)
     videos_with_frame_id_from_position: list[str] = field(default_factory=list)
     frames_without_bbox: int = 0
@@ -74,23 +85,30 @@ class ConversionReport:
 def convert(source: str, dataset: str, split: str, db: str | Path, out: str | Path,
             max_clip_len: int = DEFAULT_MAX_CLIP_LEN, *, use_smpl: bool = True,
             fps: float | None = None, max_samples_per_shard: int = 64,
-            overwrite: bool = False) -> Path:
+            overwrite: bool = False, seq_len: int = DEFAULT_SEQ_LEN) -> Path:
     """Convert the db file ``db`` of ``dataset``/``split`` written by ``source`` into ``out``.
 
     ``source``: "tcmr" or "vibe"; ``dataset``: a key of ``DATASETS``; ``split``: one of that
     dataset's splits. ``use_smpl=False`` writes no pose/shape even where the file has them;
     clips whose file rows hold an all-zero pose (H36M "_nosmpl" files) never get SMPL. ``fps``
-    overrides the dataset's nominal frame rate (required for TCMR's AMASS file). Writes the
-    shards, ``manifest.json`` and ``conversion.json`` (a ``ConversionReport``) and returns
+    overrides the dataset's nominal frame rate (required for TCMR's AMASS file). ``seq_len``:
+    the training window length whose losses the report counts (clips shorter than it). Writes
+    the shards, ``manifest.json`` and ``conversion.json`` (a ``ConversionReport``) and returns
     ``out``. Raises ``ConversionError`` (a ``DataError``) for bad arguments or a file that does not
-    match the layout in docs/data.md, naming the file, key, expected and actual.
+    match the layout in docs/data.md, naming the file, key, expected and actual, and
+    ``WrongVariantError`` for a released file written as another dataset, split or variant.
     """
     spec = _resolve_spec(source, dataset, split)
-    if max_clip_len < 1:
-        raise ConversionError(f"max_clip_len must be >= 1, got {max_clip_len}")
+    if max_clip_len < 1 or seq_len < 1:
+        raise ConversionError(f"max_clip_len and seq_len must be >= 1, got {max_clip_len}, "
+                              f"{seq_len}")
     fps = _resolve_fps(spec, source, fps)
     db, out = Path(db), Path(out)
-    report = ConversionReport(source, spec.name, split, str(db), max_clip_len, use_smpl, fps)
+    released = check_released_file(source, spec.name, split, db, out)
+    report = ConversionReport(source, spec.name, split, str(db), max_clip_len, use_smpl, fps,
+                              seq_len, released and released.name,
+                              released and released.directory)
+    lengths: list[int] = []
     with _open_db(db, spec) as table:
         report.rows = _check_table(table, spec, split, db)
         videos = list(_video_runs(_as_strings(np.asarray(table["vid_name"][:])), report))
@@ -103,7 +121,10 @@ def convert(source: str, dataset: str, split: str, db: str | Path, out: str | Pa
                                        max_clip_len if split == "train" else None)
                 for start, stop in bounds:
                     writer.write(_clip(video, spec, split, name, start, stop, fps, report))
+                    lengths.append(stop - start)
     report.videos = len(videos)
+    short = short_clips(lengths, seq_len)
+    report.short_clips, report.short_clip_frames = short.clips, short.frames
     (out / REPORT_NAME).write_text(json.dumps(asdict(report), indent=1) + "\n")
     _warn_about(report)
     return out
@@ -337,3 +358,7 @@ def _warn_about(report: ConversionReport) -> None:
                           report.frames_keypoints_outside_crop)):
         if count:
             log.warning("%s: %d of %d %s", report.db, count, report.rows, label)
+    if report.short_clips:
+        log.warning("%s: %d clip(s) (%d frames) shorter than seq_len=%d: no training windows "
+                    "from them (evaluation covers every frame)", report.db, report.short_clips,
+                    report.short_clip_frames, report.seq_len)

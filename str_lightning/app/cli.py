@@ -2,8 +2,8 @@
 
 The Lightning sub-commands (``fit``, ``validate``, ``test``, ``predict``) go to
 :class:`~str_lightning.app.lightning_cli.STRLightningCLI`; ``quickstart`` (the main job) and our own
-tool groups (``body``, ``data``, ``synth``, ``compare``, ``features``, ``demo``) are plain
-argparse sub-commands.
+tool groups (``body``, ``data``, ``synth``, ``compare``, ``reproduce``, ``features``, ``demo``)
+are plain argparse sub-commands.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_body_commands(groups)
     _add_data_commands(groups)
     _add_compare_command(groups)
+    _add_reproduce_command(groups)
     _add_export_command(groups)
     _add_video_commands(groups)
     return parser
@@ -72,6 +73,12 @@ def _add_compare_command(groups: argparse._SubParsersAction) -> None:
     from str_lightning.reporting.compare import add_compare_command
 
     add_compare_command(groups)
+
+
+def _add_reproduce_command(groups: argparse._SubParsersAction) -> None:
+    from str_lightning.app.reproduce import add_reproduce_command
+
+    add_reproduce_command(groups)
 
 
 def _add_export_command(groups: argparse._SubParsersAction) -> None:
