@@ -24,7 +24,7 @@ from training_helpers import (
 )
 
 from str_lightning.app.config_errors import ConfigError
-from str_lightning.app.lightning_cli import STRLightningCLI, run_lightning
+from str_lightning.app.lightning_cli import STRLightningCLI, cli_on, run_lightning
 from str_lightning.checkpoints import weights_digest
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
@@ -350,6 +350,18 @@ def test_a_schedule_too_short_for_its_warm_up_is_refused_with_the_flag_to_change
         scheduler_interval="step")
     with pytest.raises(RunRefused, match=r"over 10 optimizer steps.*--trainer.max_steps"):
         run_cli("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
+
+
+def test_a_cli_run_by_our_own_commands_sets_their_command_line_aside(shards, tmp_path, monkeypatch):
+    """``quickstart`` runs fit and test in-process: no Lightning warning about two command lines."""
+    monkeypatch.setattr(sys, "argv", ["str-lightning", "quickstart"])
+    config = write_config(tiny_config(shards, tmp_path, max_steps=1, steps_per_epoch=1),
+                          tmp_path / "c.yaml")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli_on(["fit", "--config", str(config)])
+    assert [str(w.message) for w in caught if "args parameter" in str(w.message)] == []
+    assert sys.argv == ["str-lightning", "quickstart"]
 
 
 def test_weight_averaging_is_trained_and_its_averaged_weights_tested(shards, tmp_path, recwarn):

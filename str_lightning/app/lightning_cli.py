@@ -295,6 +295,17 @@ def _configure_loggers(logger: Any, run: Any, seed: int, run_dir: Path, subcomma
             fill_wandb_init_args(init_args, run, seed, subcommand)
 
 
+def cli_on(args: list[str]) -> STRLightningCLI:
+    """The CLI run on ``args`` alone, from a command of our own (``quickstart``, ``reproduce``):
+    the process's own command line is set aside meanwhile, as Lightning warns about both being
+    given (a likely mistake when the CLI is called from a script)."""
+    command_line, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        return STRLightningCLI(args=args)
+    finally:
+        sys.argv = command_line
+
+
 def run_lightning(args: list[str] | None = None) -> int:
     """Run a Lightning sub-command: ``args`` like ``["fit", "--config", "x.yaml"]``, or None for
     the process's own command line."""

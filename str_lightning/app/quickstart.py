@@ -63,11 +63,11 @@ def results_table(rows: dict[str, dict[str, float]], datasets: list[str]) -> str
 
 def run_quickstart(config: Path = DEFAULT_CONFIG, preset: str = "default", seed: int = 0) -> Path:
     """Run the main job; returns the path of the written results table."""
-    from str_lightning.app.lightning_cli import STRLightningCLI
+    from str_lightning.app.lightning_cli import cli_on
 
     ensure_synthetic(synthetic_root(config), preset, seed)
-    STRLightningCLI(args=["fit", "--config", str(config), "--ckpt_path", "auto"])
-    test = STRLightningCLI(args=["test", "--config", str(config), "--ckpt_path", "best"])
+    cli_on(["fit", "--config", str(config), "--ckpt_path", "auto"])
+    test = cli_on(["test", "--config", str(config), "--ckpt_path", "best"])
     method = type(test.model.encoder).__name__.removesuffix("Encoder")
     rows = {method: test_metrics(test.trainer)}
     baseline = Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,

@@ -191,7 +191,7 @@ def reproduce_released(method: str, checkpoint: Path, data_root: Path, body_mode
                        release_name: str | None = None, run_root: str = "runs",
                        accelerator: str = "auto", num_workers: int = 4) -> Reproduction:
     """Evaluate ``checkpoint`` on its release's converted test sets and compare."""
-    from str_lightning.app.lightning_cli import STRLightningCLI
+    from str_lightning.app.lightning_cli import cli_on
     from str_lightning.reporting.compare import RECORD_COLUMNS, read_results_csv
     from str_lightning.run_directory import RunDirectory
 
@@ -199,8 +199,8 @@ def reproduce_released(method: str, checkpoint: Path, data_root: Path, body_mode
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     release = resolve_release(method, checkpoint, release_name)
     directories = converted_test_sets(release, data_root)
-    cli = STRLightningCLI(args=cli_arguments(release, checkpoint, directories, body_model,
-                                              run_root, accelerator, num_workers))
+    cli = cli_on(cli_arguments(release, checkpoint, directories, body_model, run_root, accelerator,
+                               num_workers))
     run = RunDirectory(cli.trainer.default_root_dir)
     measured = read_results_csv(run.results_csv, [c for c in RECORD_COLUMNS if c != "frames"])
     comparisons = [Comparison(dataset, metric, figures[metric],
