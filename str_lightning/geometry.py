@@ -165,7 +165,7 @@ def project_to_crop(
 ) -> torch.Tensor:
     """Project camera-frame points ``(..., J, 3)`` with a crop camera ``(..., 3) = (s, tx, ty)``.
 
-    Peers §1: translation ``(tx, ty, 2 focal / (crop_size s + 1e-9))``, perspective projection with
+    As in SPIN, TCMR and VIBE: translation ``(tx, ty, 2 focal / (crop_size s + 1e-9))``, perspective projection with
     ``focal`` and principal point 0, divided by ``crop_size / 2``. Returns normalised crop
     coordinates ``(..., J, 2)``, about ``[-1, 1]`` for a person filling the crop.
     """
