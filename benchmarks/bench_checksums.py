@@ -33,8 +33,8 @@ from lightning.pytorch import Trainer
 
 from datamodules.datamodule import ShardDataModule
 from datamodules.schema import ShardWriter, iterate_clips, read_manifest, verify_checksums
-from str_lightning.config_files import compose_file
 from str_lightning.modules import PoseShapeModule
+from str_lightning.runs.config_files import compose_file
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC_EXPERIMENT = REPO / "configs/experiment/synthetic_str.yaml"

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from str_lightning.evaluation.inference import middle_window_indices, predict_sequence
-from str_lightning.metrics import PAMPJPE
+from str_lightning.evaluation.metrics import PAMPJPE
 from str_lightning.nets import TCMREncoder
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from str_lightning.metrics import METRIC_LABELS, METRIC_UNITS
+from str_lightning.evaluation.metrics import METRIC_LABELS, METRIC_UNITS
 from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics
 
 

@@ -2,7 +2,7 @@
 
 :class:`SequencePredictionWriter` writes what ``PoseShapeModule.predict_step`` returns for one
 sequence to ``<output_dir>/<dataset>/<sequence>.npz`` (the format of
-:mod:`str_lightning.predictions`, docs/predictions.md). Under DDP each sequence belongs to
+:mod:`str_lightning.outputs.predictions`, docs/predictions.md). Under DDP each sequence belongs to
 exactly one rank (the evaluation loaders' plan) and that rank writes it, so every file is
 written once; padding items (``predict_step`` returns None) write nothing. Files are written
 atomically, so an interrupted run leaves no partial file and a rerun overwrites.
@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from str_lightning.predictions import FRAME_ARRAYS, prediction_arrays, write_prediction_file
+from str_lightning.outputs.predictions import FRAME_ARRAYS, prediction_arrays, write_prediction_file
 
 
 class SequencePredictionWriter(BasePredictionWriter):

@@ -18,7 +18,7 @@ status 143 (128 + SIGTERM), never 0.
 
 DataLoader workers receive the signal too (SLURM signals the whole step); they must ignore it:
 the handler is a no-op outside the process that installed it, and the data loaders' workers
-ignore it entirely (``str_lightning.signals``).
+ignore it entirely (``str_lightning.runs.signals``).
 
 :func:`preemption_additions` gives the CLI what to add to a trainer config: this callback, and
 under SLURM only, ``SLURMEnvironment(auto_requeue=False)`` so Lightning's own in-handler
@@ -44,8 +44,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from str_lightning.run_directory import RunDirectory, hpc_checkpoint_number
-from str_lightning.signals import SIGNALS_ENV, parse_signal
+from str_lightning.runs.directory import RunDirectory, hpc_checkpoint_number
+from str_lightning.runs.signals import SIGNALS_ENV, parse_signal
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
 from callbacks.wandb_run import wandb_loggers
-from str_lightning.checkpoints import read_checkpoint_meta, weights_digest
 from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics, write_test_record
+from str_lightning.runs.checkpoints import read_checkpoint_meta, weights_digest
 
 SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything
 

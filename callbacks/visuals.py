@@ -31,9 +31,9 @@ from matplotlib.figure import Figure
 from callbacks.wandb_run import wandb_loggers
 from str_lightning.body.joints import joint_names
 from str_lightning.body.render import render_views
+from str_lightning.evaluation.metrics import second_difference
 from str_lightning.evaluation.protocols import target_joints
 from str_lightning.geometry import align_to_root, project_to_crop
-from str_lightning.metrics import second_difference
 
 # Bones by joint name; a joint set draws the bones whose two ends it has.
 BONES = (

@@ -45,7 +45,7 @@ from str_lightning.body.joints import (
     convert_joints,
     joint_names,
 )
-from str_lightning.signals import preemption_signals_blocked, preemption_worker_init
+from str_lightning.runs.signals import preemption_signals_blocked, preemption_worker_init
 
 TRAIN_JOINTS = "spin49"
 GROUPS = ("2d", "3d")

@@ -44,7 +44,7 @@ python=${STR_PYTHON:-python}
 run_dir() {
   "${str_lightning[@]}" fit --config "$1" --seed_everything "$2" "${extra[@]}" --print_config |
     "$python" -c 'import sys, yaml
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 config = yaml.safe_load(sys.stdin)
 print(RunDirectory.of(config["run"], config["seed_everything"]).path)'
 }

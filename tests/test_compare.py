@@ -31,7 +31,7 @@ from str_lightning.reporting.stats import (
     paired_seeds_needed,
     welch_seeds_needed,
 )
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
               "init_args": {"save_dir": ".", "name": "csv"}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from str_lightning.config_files import (
+from str_lightning.runs.config_files import (
     ConfigFileError,
     compose_file,
     load_config_text,

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.config_files import compose_file, required_keys
+from str_lightning.runs.config_files import compose_file, required_keys
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

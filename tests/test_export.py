@@ -12,9 +12,9 @@ import torch
 from str_lightning.app.cli import main
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SMPL24, SPIN49, SPIN49_FROM_SMPLX54
-from str_lightning.export import BVH_UNITS_PER_METRE, upright_rotation
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.predictions import prediction_arrays, write_prediction_file
+from str_lightning.outputs.export import BVH_UNITS_PER_METRE, upright_rotation
+from str_lightning.outputs.predictions import prediction_arrays, write_prediction_file
 
 FRAMES = 6
 BVH_TOLERANCE_M = 1e-4  # the BVH prints 1e-6 cm and 1e-6 degrees; float32 posing is ~1e-6 m

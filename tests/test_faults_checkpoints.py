@@ -33,9 +33,9 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
-from str_lightning.checkpoint_io import AtomicCheckpointIO
-from str_lightning.checkpoints import CheckpointWriteError, read_checkpoint_meta
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.checkpoint_io import AtomicCheckpointIO
+from str_lightning.runs.checkpoints import CheckpointWriteError, read_checkpoint_meta
+from str_lightning.runs.directory import RunDirectory
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = 1 << 19  # float32 values per checkpoint: 2 MiB, so a save takes a while

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.losses import LossWeights, PoseShapeLoss
+from str_lightning.modules.losses import LossWeights, PoseShapeLoss
 
 
 def batch(n: int = 6, seed: int = 0):

@@ -23,8 +23,8 @@ from str_lightning.body.mannequin import (
     build_mannequin,
     write_mannequin,
 )
-from str_lightning.body.model_files import load_body_files
 from str_lightning.body.render import render_views
+from str_lightning.body.sources import load_body_files
 
 LEFT_ARM_JOINTS = ("left_shoulder", "left_elbow", "left_wrist", "left_hand")
 

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from str_lightning.geometry import align_to_root
-from str_lightning.metrics import (
+from str_lightning.evaluation.metrics import (
     MPJPE,
     MPVPE,
     PAMPJPE,
     AccelError,
     EmptyMetricError,
 )
+from str_lightning.geometry import align_to_root
 
 TOL_MM = 1e-4
 

@@ -3,7 +3,7 @@
 import torch
 
 from str_lightning import geometry
-from str_lightning.metrics import PAMPJPE
+from str_lightning.evaluation.metrics import PAMPJPE
 from str_lightning.nets.str import TimeDomainEnhancement
 
 

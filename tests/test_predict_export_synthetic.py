@@ -20,10 +20,10 @@ from str_lightning.app.cli import main
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import ROOTS, SMPL24, convert_joints
-from str_lightning.export import BVH_UNITS_PER_METRE
+from str_lightning.evaluation.metrics import PAMPJPE, AccelError
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.metrics import PAMPJPE, AccelError
-from str_lightning.run_directory import RunDirectory
+from str_lightning.outputs.export import BVH_UNITS_PER_METRE
+from str_lightning.runs.directory import RunDirectory
 
 BVH_TOLERANCE_M = 1e-4  # the BVH prints 1e-6 cm and 1e-6 degrees; float32 posing is ~1e-6 m
 

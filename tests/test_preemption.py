@@ -23,8 +23,8 @@ from callbacks.preemption import (
     slurm_job_id,
 )
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.run_directory import RunDirectory
-from str_lightning.signals import ignore_preemption_signals, parse_signal
+from str_lightning.runs.directory import RunDirectory
+from str_lightning.runs.signals import ignore_preemption_signals, parse_signal
 
 REPO = Path(__file__).resolve().parents[1]
 PREEMPTION = {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1"}}

@@ -6,6 +6,7 @@ from helpers import write_random_body_dir
 
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import COMMON14, MPII3D17, convert_joints
+from str_lightning.evaluation.metrics import MPJPE, MPVPE, PAMPJPE, AccelError
 from str_lightning.evaluation.protocols import (
     PROTOCOLS,
     build_metrics,
@@ -14,7 +15,6 @@ from str_lightning.evaluation.protocols import (
     target_joints,
     update_metrics,
 )
-from str_lightning.metrics import MPJPE, MPVPE, PAMPJPE, AccelError
 
 
 def test_registry_knows_the_four_datasets_and_names_them_on_error():

@@ -27,7 +27,7 @@ from str_lightning.evaluation.protocols import (
 )
 from str_lightning.modules import PoseShapeModule, VIBEModule
 from str_lightning.nets import TCMREncoder, VIBEEncoder
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 from str_lightning.safe_pickle import array_global, load_torch_file
 
 REPO = Path(__file__).resolve().parents[1]

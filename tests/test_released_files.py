@@ -22,7 +22,7 @@ from datamodules.converters import (
 )
 from datamodules.converters.datasets import DATASETS
 from str_lightning.app.cli import main
-from str_lightning.config_files import compose_file
+from str_lightning.runs.config_files import compose_file
 
 REPO = Path(__file__).resolve().parents[1]
 MAP_ROW = re.compile(r"^\| (tcmr|vibe) \| `([^`]+)` \|(.+)\|$", re.MULTILINE)

@@ -27,10 +27,10 @@ from replicas import LENGTHS, write_db_replica, write_released_checkpoint, write
 from datamodules.converters import REPORT_NAME, files_for_directory
 from datamodules.schema import iterate_clips
 from str_lightning.app.cli import main
-from str_lightning.config_files import compose_file
 from str_lightning.evaluation.published import RELEASES
 from str_lightning.nets import TCMREncoder, VIBEEncoder
 from str_lightning.nets.regressor import Regressor
+from str_lightning.runs.config_files import compose_file
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -13,8 +13,8 @@ from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny
 from str_lightning.app.cli import main
 from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.run_directory import RunDirectory
-from str_lightning.run_guards import RunRefused
+from str_lightning.runs.directory import RunDirectory
+from str_lightning.runs.guards import RunRefused
 
 
 @pytest.fixture(scope="module")

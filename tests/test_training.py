@@ -25,11 +25,11 @@ from training_helpers import (
 
 from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.lightning_cli import STRLightningCLI, cli_on, run_lightning
-from str_lightning.checkpoints import weights_digest
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import STREncoder
-from str_lightning.run_directory import RunDirectory
-from str_lightning.run_guards import RunRefused
+from str_lightning.runs.checkpoints import weights_digest
+from str_lightning.runs.directory import RunDirectory
+from str_lightning.runs.guards import RunRefused
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")

@@ -23,7 +23,7 @@ from data_helpers import write_split
 from str_lightning.app.cli import main
 from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = str(REPO / "configs/experiment/synthetic_str.yaml")

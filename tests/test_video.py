@@ -18,7 +18,6 @@ from training_helpers import tiny_config, tiny_run_dir, write_config
 from datamodules.schema import ShardWriter, iterate_clips, read_manifest
 from str_lightning.app.cli import main
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.app.video.backbone import ResNet50, load_spin_backbone, spin_backbone_state_dict
 from str_lightning.app.video.demo import (
     image_focal,
     load_demo_model,
@@ -34,7 +33,8 @@ from str_lightning.app.video.frames import (
 )
 from str_lightning.geometry import crop_camera_to_image, project_pinhole, project_to_crop
 from str_lightning.nets import Regressor, TCMREncoder, VIBEEncoder
-from str_lightning.run_directory import RunDirectory
+from str_lightning.nets.backbone import ResNet50, load_spin_backbone, spin_backbone_state_dict
+from str_lightning.runs.directory import RunDirectory
 
 WIDTH, HEIGHT, FRAMES, FPS = 160, 128, 14, 10.0
 BOXED = [*range(6), *range(8, 14)]  # frames 6 and 7 have no box: two sequences

@@ -9,7 +9,7 @@ from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny
 from wandb_helpers import pixel_spread, run_cli
 
 from callbacks.visuals import SequenceVisuals, bone_indices, per_frame_acceleration, shown_frames
-from str_lightning.metrics import AccelError
+from str_lightning.evaluation.metrics import AccelError
 
 KINDS = ("accel", "mesh", "skeleton2d", "skeleton3d")
 

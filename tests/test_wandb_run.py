@@ -14,7 +14,7 @@ from wandb_helpers import reporting_config, run_cli, wandb_logger_config
 from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
 from str_lightning.reporting.compare import read_results_csv
 from str_lightning.reporting.wandb_files import WandbFileError, offline_run_files, read_run
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 
 SEED = 3
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",

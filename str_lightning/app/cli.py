@@ -82,7 +82,7 @@ def _add_reproduce_command(groups: argparse._SubParsersAction) -> None:
 
 
 def _add_export_command(groups: argparse._SubParsersAction) -> None:
-    from str_lightning.export import add_export_command
+    from str_lightning.outputs.export import add_export_command
 
     add_export_command(groups)
 

@@ -23,12 +23,12 @@ from datamodules.schema import DataError
 from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.video.frames import VideoInputError
 from str_lightning.body import BodyModelFileError
-from str_lightning.config_files import ConfigFileError
 from str_lightning.nets import ModelFileError
-from str_lightning.predictions import PredictionFileError
+from str_lightning.outputs.predictions import PredictionFileError
 from str_lightning.reporting.compare import CompareError
 from str_lightning.reporting.wandb_files import WandbFileError
-from str_lightning.run_guards import RunRefused
+from str_lightning.runs.config_files import ConfigFileError
+from str_lightning.runs.guards import RunRefused
 
 USAGE_ERROR_STATUS = 2
 VERBOSE_FLAG = "--verbose"

@@ -2,7 +2,7 @@
 
 Every run lives in ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (no timestamps; ``N`` is
 ``seed_everything``, 0 by default), shared by all ranks and by every requeue of a SLURM job;
-:class:`~str_lightning.run_directory.RunDirectory` owns its layout. The seed is also the default
+:class:`~str_lightning.runs.directory.RunDirectory` owns its layout. The seed is also the default
 of the training data stream's seed (``data.seed``) and of the initial weights'
 (``model.init_args.init_seed``), so two seeds of one experiment differ in initialisation, data
 order and dropout and never share a directory, while two experiments run with the same seed are
@@ -12,14 +12,14 @@ tests the best one. A ``fit`` into a run directory that already has checkpoints 
 ``--ckpt_path auto`` (continue) or ``--run.start_over true`` (archive the old run); a checkpoint
 whose architecture differs from the config's model is refused unless
 ``--run.allow_model_mismatch true``. Checkpoints are written by
-:class:`~str_lightning.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the
+:class:`~str_lightning.runs.checkpoint_io.AtomicCheckpointIO`. The feature size is read from the
 manifests of the splits the sub-command reads (only their directories must exist; a checkpoint
 built for another size is refused) and the window length from the data config; both are linked
 into the model.
 ``predict`` writes one file per sequence to ``predictions/`` of the run directory
 (:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
 Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
-:mod:`str_lightning.config_files`), and a value still ``???`` after parsing stops the run with
+:mod:`str_lightning.runs.config_files`), and a value still ``???`` after parsing stops the run with
 the keys to set.
 ``validate`` and ``test`` end with one table per dataset (``callbacks.console``) instead of
 Lightning's table; the notices every run prints are silenced (:mod:`str_lightning.app.quiet`).
@@ -48,13 +48,13 @@ from callbacks.wandb_run import (
     is_wandb_logger_config,
 )
 from datamodules.datamodule import ShardDataModule
-from str_lightning import run_guards
 from str_lightning.app.config_errors import ConfigError, explain_parse_error
 from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
-from str_lightning.checkpoint_io import CLASS_PATH as CHECKPOINT_IO_CLASS_PATH
-from str_lightning.config_files import register_parser_mode, required_keys
 from str_lightning.modules import PoseShapeModule
-from str_lightning.run_directory import NONE, RunDirectory
+from str_lightning.runs import guards as run_guards
+from str_lightning.runs.checkpoint_io import CLASS_PATH as CHECKPOINT_IO_CLASS_PATH
+from str_lightning.runs.config_files import register_parser_mode, required_keys
+from str_lightning.runs.directory import NONE, RunDirectory
 
 DEFAULT_SEED = 0
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM  # what a shell reports for a process killed by SIGTERM

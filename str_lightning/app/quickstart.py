@@ -13,9 +13,9 @@ from pathlib import Path
 
 from lightning.pytorch import LightningModule, Trainer
 
-from str_lightning.config_files import compose_file
-from str_lightning.metrics import METRIC_LABELS
-from str_lightning.run_directory import RunDirectory
+from str_lightning.evaluation.metrics import METRIC_LABELS
+from str_lightning.runs.config_files import compose_file
+from str_lightning.runs.directory import RunDirectory
 
 COLUMNS = ("mpjpe", "pa_mpjpe", "mpvpe", "accel")  # the README's order; labels: METRIC_LABELS
 DEFAULT_CONFIG = Path("configs/experiment/synthetic_str.yaml")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from datamodules.converters import REPORT_NAME, files_for_directory
 from datamodules.schema import DataError
+from str_lightning.evaluation.metrics import METRIC_LABELS, METRIC_UNITS
 from str_lightning.evaluation.published import RELEASES, Release, release_of
-from str_lightning.metrics import METRIC_LABELS, METRIC_UNITS
 from str_lightning.nets.released import (
     GENERATOR_KEY,
     read_released_checkpoint,
@@ -193,7 +193,7 @@ def reproduce_released(method: str, checkpoint: Path, data_root: Path, body_mode
     """Evaluate ``checkpoint`` on its release's converted test sets and compare."""
     from str_lightning.app.lightning_cli import cli_on
     from str_lightning.reporting.compare import RECORD_COLUMNS, read_results_csv
-    from str_lightning.run_directory import RunDirectory
+    from str_lightning.runs.directory import RunDirectory
 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")

@@ -5,10 +5,10 @@ from str_lightning.body.model_files import (
     BodyFiles,
     BodyModelFileError,
     convert_pkl_to_npz,
-    load_body_files,
     load_smpl_arrays,
 )
 from str_lightning.body.smpl import BodyModel, BodyOutput
+from str_lightning.body.sources import load_body_files
 
 __all__ = [
     "MANNEQUIN",

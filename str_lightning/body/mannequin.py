@@ -765,8 +765,8 @@ def _cached_files() -> BodyFiles:
 
 def build_mannequin() -> BodyFiles:
     """The mannequin as :class:`~str_lightning.body.model_files.BodyFiles` (float64 arrays,
-    ``f`` and ``kintree_table`` int64), the same object :func:`load_body_files` returns for a
-    directory of SMPL files.
+    ``f`` and ``kintree_table`` int64), the same object
+    :func:`~str_lightning.body.model_files.load_body_directory` returns for SMPL files.
 
     Built once per process and cached: every array is read-only (copy before changing one).
     The dicts are fresh on every call, so replacing an entry does not touch the cache.

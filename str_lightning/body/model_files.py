@@ -61,12 +61,8 @@ class BodyFiles:
     mean_params: dict[str, np.ndarray]
 
 
-def load_body_files(source: str | Path = MANNEQUIN) -> BodyFiles:
-    """Load a body-model source (``"mannequin"`` or a directory, see the module docstring)."""
-    if str(source) == MANNEQUIN:
-        from str_lightning.body.mannequin import build_mannequin
-
-        return build_mannequin()
+def load_body_directory(source: str | Path) -> BodyFiles:
+    """Load a directory of SMPL files (see the module docstring)."""
     root = Path(source).expanduser()
     if not root.is_dir():
         raise BodyModelFileError(

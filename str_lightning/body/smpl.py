@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn import functional
 
 from str_lightning.body.joints import SPIN49_FROM_SMPLX54, convert_joints
-from str_lightning.body.model_files import MANNEQUIN, BodyModelFileError, load_body_files
+from str_lightning.body.model_files import MANNEQUIN, BodyModelFileError
+from str_lightning.body.sources import load_body_files
 
 
 @dataclass

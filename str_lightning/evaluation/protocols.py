@@ -21,7 +21,7 @@ from torch import Tensor
 from torchmetrics import Metric, MetricCollection
 
 from str_lightning.body.joints import ROOTS, conversion_indices, convert_joints, joint_names
-from str_lightning.metrics import MPJPE, MPVPE, PAMPJPE, AccelError
+from str_lightning.evaluation.metrics import MPJPE, MPVPE, PAMPJPE, AccelError
 
 if TYPE_CHECKING:
     from str_lightning.body.smpl import BodyModel
@@ -122,7 +122,7 @@ def update_metrics(metrics: MetricCollection, pred_joints: Tensor, target_joints
 
     Joints ``(T, J, 3)`` with ``valid`` ``(T,)`` for one sequence, or ``(B, T, J, 3)`` with
     ``valid`` ``(B, T)`` for padded sequences; vertices likewise with ``V`` points. Frame metrics
-    see every frame; :class:`~str_lightning.metrics.AccelError` sees the sequences.
+    see every frame; :class:`~str_lightning.evaluation.metrics.AccelError` sees the sequences.
     """
     for name, metric in metrics.items(keep_base=True, copy_state=False):
         if isinstance(metric, AccelError):

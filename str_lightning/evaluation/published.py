@@ -7,7 +7,7 @@
   TCMR's README tables 4 and 6, VIBE's doc/eval.md (3DPW) and README (MPI-INF-3DHP).
   ``str-lightning reproduce released`` evaluates a checkpoint and prints these beside its own.
 
-Metric keys as in ``str_lightning.metrics``: mm, Accel in mm/frame². A metric a source does not
+Metric keys as in ``str_lightning.evaluation.metrics``: mm, Accel in mm/frame². A metric a source does not
 print is absent.
 """
 

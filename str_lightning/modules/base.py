@@ -31,12 +31,12 @@ from str_lightning.evaluation.protocols import (
     update_metrics,
 )
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.losses import LossWeights, PoseShapeLoss
 from str_lightning.modules.compilation import check_compile_options, compile_function
+from str_lightning.modules.losses import LossWeights, PoseShapeLoss
 from str_lightning.modules.optimization import with_fused_step
 from str_lightning.nets import Regressor, RegressorOutput, load_released_generator
 from str_lightning.nets.initialisation import initialise_by_name
-from str_lightning.run_guards import RunRefused
+from str_lightning.runs.guards import RunRefused
 
 EncoderFactory = Callable[[int, int], nn.Module]
 SchedulerInterval = Literal["epoch", "step"]
@@ -231,7 +231,7 @@ class PoseShapeModule(LightningModule):
         return terms["total"]
 
     def compute_losses(self, batch: dict[str, Tensor]) -> tuple[dict[str, Tensor], RegressorOutput]:
-        """The weighted loss terms of a training batch (see :mod:`str_lightning.losses`) and the
+        """The weighted loss terms of a training batch (see :mod:`str_lightning.modules.losses`) and the
         prediction, whose first rows are the target frames (B, or B * T for an encoder output at
         every frame). Every supervised row weighs the same in each term's mean."""
         output = self.encoder(batch["features"], train=True)

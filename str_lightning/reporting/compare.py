@@ -48,7 +48,7 @@ from typing import Any
 
 import yaml
 
-from str_lightning.metrics import METRIC_LABELS, METRIC_UNITS
+from str_lightning.evaluation.metrics import METRIC_LABELS, METRIC_UNITS
 from str_lightning.reporting.stats import (
     ALPHA,
     PAIRED,
@@ -62,7 +62,7 @@ from str_lightning.reporting.stats import (
     welch_seeds_needed,
 )
 from str_lightning.reporting.wandb_files import offline_run_files, read_run
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 
 SOURCES = ("auto", "results", "csv", "wandb")
 SEED_DIR = re.compile(r"seed(\d+)")

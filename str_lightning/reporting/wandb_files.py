@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.directory import RunDirectory
 
 _FILE_HEADER = 7
 _BLOCK = 32768

@@ -80,7 +80,7 @@ def _needs_video_extra(run: Callable[[argparse.Namespace], int]) -> Callable[[ar
 
 
 def _backbone(args: argparse.Namespace) -> nn.Module:
-    from str_lightning.app.video.backbone import ResNet50, load_spin_backbone
+    from str_lightning.nets.backbone import ResNet50, load_spin_backbone
 
     return ResNet50().eval() if args.random_weights else load_spin_backbone(args.spin_checkpoint)
 

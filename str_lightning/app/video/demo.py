@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from str_lightning.app.video.backbone import FEATURE_DIM as SPIN_FEATURE_DIM
 from str_lightning.app.video.features import write_video_shards
 from str_lightning.app.video.frames import CROP_SIZE, Video, VideoInputError, crop_square
 from str_lightning.body.render import overlay_mesh
-from str_lightning.checkpoints import UNREADABLE_CHECKPOINT_ERRORS
 from str_lightning.geometry import crop_camera_to_image, project_pinhole
 from str_lightning.modules import PoseShapeModule
 from str_lightning.nets import ModelFileError
+from str_lightning.nets.backbone import FEATURE_DIM as SPIN_FEATURE_DIM
 from str_lightning.nets.released import GENERATOR_KEY, RELEASED_SEQ_LEN, released_architecture
+from str_lightning.runs.checkpoints import UNREADABLE_CHECKPOINT_ERRORS
 from str_lightning.safe_pickle import load_torch_file
 
 CROP_FOCAL = 5000.0  # the regressor's crop camera (str_lightning.geometry.project_to_crop)

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from str_lightning.checkpoints import (
+from str_lightning.runs.checkpoints import (
     TEMPORARY_SUFFIX,
     UNREADABLE_CHECKPOINT_ERRORS,
     fsync_directory,

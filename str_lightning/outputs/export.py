@@ -1,6 +1,6 @@
 """``str-lightning export PRED.npz... --format obj|ply|npz|amass|bvh --out DIR`` (docs/predictions.md).
 
-Turns prediction files (:mod:`str_lightning.predictions`) into:
+Turns prediction files (:mod:`str_lightning.outputs.predictions`) into:
 
 - ``obj`` / ``ply``: one mesh per frame, ``<sequence>_<frame_id:06d>.obj|ply``;
 - ``npz``: ``<sequence>_meshes.npz`` with ``vertices`` (N, V, 3), ``faces`` (F, 3), ``frame_id``
@@ -30,9 +30,9 @@ import torch
 
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SMPL24
-from str_lightning.bvh import write_bvh
 from str_lightning.geometry import axis_angle_to_rotmat, axis_rotation, rotmat_to_axis_angle
-from str_lightning.predictions import read_prediction_file
+from str_lightning.outputs.bvh import write_bvh
+from str_lightning.outputs.predictions import read_prediction_file
 
 FORMATS = ("obj", "ply", "npz", "amass", "bvh")
 UP_AXES = ("y", "z", "camera")

@@ -22,12 +22,12 @@ from typing import Any
 import yaml
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from str_lightning.checkpoints import (
+from str_lightning.runs.checkpoints import (
     UNREADABLE_CHECKPOINT_ERRORS,
     architecture_differences,
     read_checkpoint_meta,
 )
-from str_lightning.run_directory import AUTO, NONE, RunDirectory
+from str_lightning.runs.directory import AUTO, NONE, RunDirectory
 
 CONFIG_FLAGS = ("--config", "-c")
 YAML_SUFFIXES = (".yaml", ".yml")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from str_lightning.checkpoints import NEW_FILE_MODE
+from str_lightning.runs.checkpoints import NEW_FILE_MODE
 
 FORMAT_VERSION = 1
 FRAME_ARRAYS: dict[str, tuple[int, ...]] = {

@@ -4,7 +4,7 @@ Lightning's default (``TorchCheckpointIO``) writes through an fsspec transaction
 file lives in ``$TMPDIR``; when that is another file system than the run directory (local /tmp,
 runs on NFS or Lustre) the final move copies into the destination, truncating it first, so a kill
 or a full disk during the copy destroys the checkpoint under its final name. This plugin writes
-next to the destination and renames instead (:func:`~str_lightning.checkpoints.save_atomically`),
+next to the destination and renames instead (:func:`~str_lightning.runs.checkpoints.save_atomically`),
 and keeps the run's ``checkpoints/last.ckpt`` linked to the checkpoint it wrote last.
 
 A resumed fit re-saves at the step it resumed from (Lightning repeats the end of that epoch), and
@@ -21,12 +21,12 @@ from typing import Any
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from str_lightning.checkpoints import read_checkpoint_meta, save_atomically
-from str_lightning.run_directory import RunDirectory
+from str_lightning.runs.checkpoints import read_checkpoint_meta, save_atomically
+from str_lightning.runs.directory import RunDirectory
 
 log = logging.getLogger(__name__)
 
-CLASS_PATH = "str_lightning.checkpoint_io.AtomicCheckpointIO"
+CLASS_PATH = "str_lightning.runs.checkpoint_io.AtomicCheckpointIO"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -40,7 +40,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     Contract: Lightning calls :meth:`save_checkpoint` on global rank 0 only. When it returns, the
     file is complete and durable under its final name and ``last.ckpt`` points at it; when it
-    raises (:class:`~str_lightning.checkpoints.CheckpointWriteError`), no file of the run changed.
+    raises (:class:`~str_lightning.runs.checkpoints.CheckpointWriteError`), no file of the run changed.
     """
 
     def __init__(self, run_dir: str | None = None, resumed_from: str | None = None) -> None:
