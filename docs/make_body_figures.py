@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from datamodules.synthetic.demo import walking_rotmats
+from datamodules.synthetic.filmstrip import walking_rotmats
 from str_lightning.body import BodyModel
 from str_lightning.body.render import render_views
 

@@ -20,7 +20,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from datamodules.synthetic.features import light_level
 from datamodules.synthetic.generate import (
     crop_camera,
     feature_network,
@@ -29,6 +28,7 @@ from datamodules.synthetic.generate import (
 )
 from datamodules.synthetic.motion import FPS, MOTIONS, euler_to_rotmat
 from datamodules.synthetic.presets import DEFAULT
+from datamodules.synthetic.simulated_features import light_level
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SPIN49
 

@@ -94,6 +94,30 @@ def test_layers_import_only_downwards():
         f"  {importer} imports {imported}" for importer, imported in unexpected)
 
 
+COMMAND_HOME = REPO / "str_lightning" / "app" / "commands"
+# what error handling outside the command home may take from argparse: the error it raises
+ARGPARSE_ERRORS = {"ArgumentError", "ArgumentTypeError"}
+
+
+def argparse_uses(path: Path) -> set[str]:
+    """What ``path`` imports from argparse (``argparse`` for the whole module)."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            used.update(alias.name for alias in node.names if alias.name == "argparse")
+        elif isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            used.update(alias.name for alias in node.names)
+    return used
+
+
+def test_commands_are_parsed_only_in_the_command_home():
+    outside = {module_name(path): sorted(argparse_uses(path) - ARGPARSE_ERRORS)
+               for path in project_modules() if COMMAND_HOME not in path.parents}
+    offenders = {module: used for module, used in outside.items() if used}
+    assert not offenders, ("argument parsing belongs in str_lightning/app/commands/ (one module per "
+                           f"command group); found argparse in: {offenders}")
+
+
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
     package = tmp_path / "str_lightning" / "nets"
     package.mkdir(parents=True)

@@ -4,7 +4,6 @@ effects, and the refusal of runs whose test did not score their own fit."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -15,9 +14,9 @@ import yaml
 from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
+from str_lightning.app.commands import build_parser
 from str_lightning.reporting.compare import (
     RECORD_COLUMNS,
-    add_compare_command,
     build_table,
     load_groups,
     load_run,
@@ -62,9 +61,7 @@ def ablation(tmp_path_factory):
 
 
 def compare(*argv: str) -> int:
-    groups = argparse.ArgumentParser().add_subparsers(dest="group")
-    add_compare_command(groups)
-    args = groups.choices["compare"].parse_args(argv)
+    args = build_parser().parse_args(["compare", *argv])
     return args.run(args)
 
 

@@ -13,7 +13,7 @@ from str_lightning.app.cli import main
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SMPL24, SPIN49, SPIN49_FROM_SMPLX54
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.outputs.export import BVH_UNITS_PER_METRE, upright_rotation
+from str_lightning.outputs.exporters import BVH_UNITS_PER_METRE, upright_rotation
 from str_lightning.outputs.predictions import prediction_arrays, write_prediction_file
 
 FRAMES = 6

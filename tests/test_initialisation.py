@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from str_lightning.modules import PoseShapeModule
-from str_lightning.modules.vibe import VIBEModule
+from str_lightning.modules.adversarial import VIBEModule
 from str_lightning.nets import STREncoder, TCMREncoder, VIBEEncoder
 from str_lightning.nets.initialisation import initialise_by_name, layer_seed
 

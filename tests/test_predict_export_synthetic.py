@@ -3,7 +3,6 @@ read back (numpy alone for the predictions) give the figures ``test`` logged."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 from pathlib import Path
@@ -15,14 +14,14 @@ import torch
 from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from datamodules.schema import iterate_clips
-from datamodules.synthetic import add_synth_command
 from str_lightning.app.cli import main
+from str_lightning.app.commands import build_parser
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import ROOTS, SMPL24, convert_joints
 from str_lightning.evaluation.metrics import PAMPJPE, AccelError
 from str_lightning.geometry import axis_angle_to_rotmat
-from str_lightning.outputs.export import BVH_UNITS_PER_METRE
+from str_lightning.outputs.exporters import BVH_UNITS_PER_METRE
 from str_lightning.runs.directory import RunDirectory
 
 BVH_TOLERANCE_M = 1e-4  # the BVH prints 1e-6 cm and 1e-6 degrees; float32 posing is ~1e-6 m
@@ -33,9 +32,7 @@ def run(tmp_path_factory) -> dict:
     """Synthetic small preset, a tiny STR fitted for 4 steps, its test metrics and predictions."""
     root = tmp_path_factory.mktemp("synthetic_predict")
     data = root / "synthetic"
-    parser = argparse.ArgumentParser()
-    add_synth_command(parser.add_subparsers(dest="group", required=True))
-    args = parser.parse_args(["synth", "--out", str(data), "--preset", "small", "--quiet"])
+    args = build_parser().parse_args(["synth", "--out", str(data), "--preset", "small", "--quiet"])
     assert args.run(args) == 0
 
     config = tiny_config(data, root, max_steps=4, steps_per_epoch=2)
@@ -53,7 +50,7 @@ def run(tmp_path_factory) -> dict:
     logged = {k: float(v) for k, v in test.trainer.callback_metrics.items()}
     STRLightningCLI(args=[
         "predict", "--config", str(path), "--ckpt_path", "best",
-        "--trainer.callbacks+=callbacks.predictions.SequencePredictionWriter",
+        "--trainer.callbacks+=callbacks.prediction_writer.SequencePredictionWriter",
         "--trainer.callbacks.vertices=true"])
     run_dir = tiny_run_dir(root)
     return {"logged": logged, "data": data, "run_dir": run_dir, "root": root, "config": path,

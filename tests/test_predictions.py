@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
 
-from callbacks.predictions import WRITER_CLASS_PATH, add_prediction_writer
+from callbacks.prediction_writer import WRITER_CLASS_PATH, add_prediction_writer
 from str_lightning.outputs.predictions import (
     PredictionFileError,
     prediction_arrays,

@@ -23,7 +23,7 @@ from datamodules.synthetic.card import is_synthetic_benchmark
 from datamodules.synthetic.generate import generate
 from datamodules.synthetic.presets import get_preset
 from str_lightning.app.lightning_cli import STRLightningCLI
-from str_lightning.app.quickstart import synthetic_root
+from str_lightning.app.main_job import synthetic_root
 from str_lightning.evaluation.metrics import METRIC_LABELS
 from str_lightning.evaluation.published import STR_TABLE1, STR_TABLE2
 from str_lightning.reporting.stats import welch_seeds_needed

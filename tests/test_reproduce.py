@@ -12,7 +12,7 @@ from replicas import write_db_replica
 
 from datamodules.converters import convert, files_for_directory, released_file
 from str_lightning.app.cli import main
-from str_lightning.app.reproduce import Comparison, converted_test_sets, resolve_release
+from str_lightning.app.reproduction import Comparison, converted_test_sets, resolve_release
 from str_lightning.evaluation.published import RELEASES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,9 +10,9 @@ import torch
 
 from datamodules.schema import iterate_clips, read_manifest
 from datamodules.synthetic import get_preset
-from datamodules.synthetic.features import Segment, corrupt, light_level
 from datamodules.synthetic.generate import feature_network, make_split
 from datamodules.synthetic.motion import FPS, generate_motion
+from datamodules.synthetic.simulated_features import Segment, corrupt, light_level
 from str_lightning.app.cli import main
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import SPIN49

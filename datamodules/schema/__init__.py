@@ -10,13 +10,15 @@ clip's tar members, so one clip can be read without reading the shard).
 This package is the single implementation of the schema, one job per module: ``validation``
 (``validate_clip``, used when writing and when reading), ``encoding`` (clip <-> tar members),
 ``manifest`` (``read_manifest``, ``write_manifest``), ``writing`` (``ShardWriter``), ``archive``
-(is a shard's tar complete), ``reading`` (``iterate_clips``, ``read_clip``) and ``indexing``
+(is a shard's tar complete), ``checking`` (``shard_problems``: a shard against its manifest
+and the schema), ``reading`` (``iterate_clips``, ``read_clip``) and ``indexing``
 (``build_manifest`` for shards written by any other tool, ``recount_shard``). Errors are ``ClipError`` (a bad clip: names the clip or shard + sample, the member,
 expected and actual) and ``ShardError`` (an unreadable shard, a checksum or manifest mismatch).
 Import the public names from here: ``from datamodules.schema import ShardWriter``.
 """
 
 from datamodules.schema.archive import complete_members
+from datamodules.schema.checking import shard_problems
 from datamodules.schema.encoding import decode_members, encode_clip, sample_key
 from datamodules.schema.errors import ClipError, DataError, ShardError
 from datamodules.schema.indexing import build_manifest, index_shard, recount_shard
@@ -60,6 +62,6 @@ __all__ = [
     "checksum_mismatch",
     "complete_members", "decode_members", "decode_sample", "encode_clip", "file_sha256",
     "index_shard", "iterate_clips", "raw_samples", "read_clip", "read_manifest", "recount_shard",
-    "required_members", "sample_key", "shard_samples", "validate_clip", "validate_meta",
+    "required_members", "sample_key", "shard_problems", "shard_samples", "validate_clip", "validate_meta",
     "verify_checksums", "write_manifest",
 ]

@@ -3,7 +3,6 @@ model, simulated features with dark / blurred / occluded segments, written as cl
 Design and parameters: docs/synthetic.md.
 """
 
-from datamodules.synthetic.command import add_synth_command, run_synth
 from datamodules.synthetic.presets import PRESETS, Preset, SplitPlan, get_preset
 
-__all__ = ["PRESETS", "Preset", "SplitPlan", "add_synth_command", "get_preset", "run_synth"]
+__all__ = ["PRESETS", "Preset", "SplitPlan", "get_preset"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from datamodules.schema import read_manifest
-from datamodules.synthetic.features import CorruptionSettings
 from datamodules.synthetic.motion import FPS, MOTIONS
 from datamodules.synthetic.presets import DATASET, Preset
+from datamodules.synthetic.simulated_features import CorruptionSettings
 
 CARD_NAME = "README.md"
 CARD_TITLE = "# Synthetic video pose-and-shape benchmark"

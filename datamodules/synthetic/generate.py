@@ -23,7 +23,9 @@ from tqdm.auto import tqdm
 
 from datamodules.schema import ShardWriter
 from datamodules.synthetic.card import CARD_NAME, write_card
-from datamodules.synthetic.features import (
+from datamodules.synthetic.motion import FPS, generate_motion, smooth_noise
+from datamodules.synthetic.presets import Preset, SplitPlan
+from datamodules.synthetic.simulated_features import (
     FeatureNetwork,
     Segment,
     corrupt,
@@ -31,8 +33,6 @@ from datamodules.synthetic.features import (
     network_inputs,
     sample_segments,
 )
-from datamodules.synthetic.motion import FPS, generate_motion, smooth_noise
-from datamodules.synthetic.presets import Preset, SplitPlan
 from str_lightning.body import BodyModel
 from str_lightning.geometry import axis_angle_to_rotmat, project_to_crop
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from datamodules.synthetic.features import CorruptionSettings
 from datamodules.synthetic.motion import MotionSettings
+from datamodules.synthetic.simulated_features import CorruptionSettings
 
 DATASET = "synthetic"
 

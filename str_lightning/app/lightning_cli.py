@@ -16,8 +16,9 @@ whose architecture differs from the config's model is refused unless
 manifests of the splits the sub-command reads (only their directories must exist; a checkpoint
 built for another size is refused) and the window length from the data config; both are linked
 into the model.
-``predict`` writes one file per sequence to ``predictions/`` of the run directory
-(:class:`callbacks.predictions.SequencePredictionWriter`, docs/predictions.md).
+What the trainer gets beyond its config (the run directory, the results tables, atomic checkpoint
+writes, preemption handling, the prediction writer, the loggers' directories) is added in one
+place, :func:`~str_lightning.app.trainer_setup.complete_trainer`.
 Config files are composed before parsing (``base:``, sub-config files, ``${...}``; see
 :mod:`str_lightning.runs.config_files`), and a value still ``???`` after parsing stops the run with
 the keys to set.
@@ -37,22 +38,13 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from callbacks.console import DatasetMetricsTable
-from callbacks.predictions import add_prediction_writer
-from callbacks.preemption import preemption_additions
-from callbacks.results import DatasetResultsTable
-from callbacks.wandb_run import (
-    WandbRunInfo,
-    fill_wandb_init_args,
-    finish_wandb,
-    is_wandb_logger_config,
-)
+from callbacks.wandb_run import WandbRunInfo, finish_wandb
 from datamodules.datamodule import ShardDataModule
 from str_lightning.app.config_errors import ConfigError, explain_parse_error
-from str_lightning.app.quiet import silence_known_notices, silence_wandb_notices
+from str_lightning.app.quiet import silence_known_notices
+from str_lightning.app.trainer_setup import complete_trainer
 from str_lightning.modules import PoseShapeModule
 from str_lightning.runs import guards as run_guards
-from str_lightning.runs.checkpoint_io import CLASS_PATH as CHECKPOINT_IO_CLASS_PATH
 from str_lightning.runs.config_files import register_parser_mode, required_keys
 from str_lightning.runs.directory import NONE, RunDirectory
 
@@ -90,12 +82,7 @@ class STRLightningCLI(LightningCLI):
     """LightningCLI with composed configs, required values, run directories and checkpoint
     resolution."""
 
-    def __init__(self, args: list[str] | None = None, run: bool = True,
-                 trainer_defaults: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        trainer_defaults = dict(trainer_defaults or {})
-        callbacks = trainer_defaults.get("callbacks") or []
-        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-        trainer_defaults["callbacks"] = [*callbacks, DatasetMetricsTable(), DatasetResultsTable()]
+    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         silence_known_notices()
         super().__init__(
             model_class=PoseShapeModule,
@@ -107,7 +94,6 @@ class STRLightningCLI(LightningCLI):
             save_config_kwargs={"overwrite": True, "config_filename": RunDirectory.CONFIG_FILENAME},
             seed_everything_default=DEFAULT_SEED,
             auto_configure_optimizers=False,
-            trainer_defaults=trainer_defaults,
             args=args,
             run=run,
             **kwargs,
@@ -183,19 +169,8 @@ class STRLightningCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         _check_required_values(config)
-        run_dir = self.run_dir
-        config["trainer"]["default_root_dir"] = str(run_dir)
-        for callback in config["trainer"].get("callbacks") or []:
-            if callback["class_path"].endswith("ModelCheckpoint") and not callback["init_args"].get("dirpath"):
-                callback["init_args"]["dirpath"] = str(RunDirectory(run_dir).checkpoint_dir)
-        _add_checkpoint_io(config["trainer"], run_dir,
-                           config.get("ckpt_path") if self.subcommand in (None, "fit") else None)
-        if self.subcommand in (None, "fit"):
-            _add_preemption_handling(config["trainer"])
-        if self.subcommand == "predict":
-            add_prediction_writer(config["trainer"], RunDirectory(run_dir).predictions_dir)
-        _configure_loggers(config["trainer"].get("logger"), config["run"], config["seed_everything"],
-                           run_dir, self.subcommand)
+        complete_trainer(config["trainer"], self.subcommand, config["run"], config["seed_everything"],
+                         self.run_dir, config.get("ckpt_path"))
 
     def _parse_ckpt_path(self) -> None:
         """Resolve ``auto``/``best``/``none``, refuse a fit that would mix runs, an evaluation of
@@ -253,46 +228,6 @@ def _check_required_values(config: Any) -> None:
 def _option_keys(parser: LightningArgumentParser) -> list[str]:
     """The dotted keys a (sub-command) parser accepts on the command line."""
     return [option[2:] for option in parser._option_string_actions if option.startswith("--")]
-
-
-def _add_preemption_handling(trainer: Any) -> None:
-    """The preemption callback always; Lightning's SLURM plugin only under SLURM."""
-    callbacks, plugins = preemption_additions(trainer)
-    trainer["callbacks"] = [*(trainer.get("callbacks") or []), *callbacks]
-    _add_plugins(trainer, plugins)
-
-
-def _add_checkpoint_io(trainer: Any, run_dir: Path, resumed_from: str | None) -> None:
-    """Atomic checkpoint writes (and the run's ``last.ckpt`` link) unless a config names its own
-    CheckpointIO."""
-    if not any("CheckpointIO" in str(_class_path(p)) for p in _plugins(trainer)):
-        _add_plugins(trainer, [{"class_path": CHECKPOINT_IO_CLASS_PATH,
-                                "init_args": {"run_dir": str(run_dir), "resumed_from": resumed_from}}])
-
-
-def _plugins(trainer: Any) -> list:
-    existing = trainer.get("plugins")
-    return [] if existing is None else existing if isinstance(existing, list) else [existing]
-
-
-def _class_path(plugin: Any) -> str:
-    return plugin.get("class_path", "") if hasattr(plugin, "get") else type(plugin).__name__
-
-
-def _add_plugins(trainer: Any, plugins: list[dict]) -> None:
-    if plugins:
-        trainer["plugins"] = [*_plugins(trainer), *plugins]
-
-
-def _configure_loggers(logger: Any, run: Any, seed: int, run_dir: Path, subcommand: str | None) -> None:
-    """``save_dir: .`` means the run directory; W&B loggers get project, name, group, job type."""
-    for entry in logger if isinstance(logger, list) else [logger]:
-        init_args = getattr(entry, "init_args", None)
-        if init_args is not None and init_args.get("save_dir") in (None, "."):
-            init_args["save_dir"] = str(run_dir)
-        if is_wandb_logger_config(entry):
-            silence_wandb_notices()
-            fill_wandb_init_args(init_args, run, seed, subcommand)
 
 
 def cli_on(args: list[str]) -> STRLightningCLI:

@@ -34,13 +34,11 @@ logs them to a W&B run. docs/results.md explains how to read them.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -795,67 +793,3 @@ def push_to_wandb(table: ComparisonTable, forest: Path, project: str, name: str)
         return run.url or run.dir
     finally:
         run.finish()
-
-
-# ---------------------------------------------------------------------- command
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def add_compare_command(groups: argparse._SubParsersAction) -> None:
-    """Add ``compare`` to the ``str-lightning`` sub-commands (``set_defaults(run=...)``)."""
-    parser = groups.add_parser(
-        "compare", help="compare the test results of runs over seeds as in the paper's tables",
-        description="Read the test record of local run directories (results/test_results.csv "
-        "and results/test_config.yaml, written by every `str-lightning test`; no network needed), "
-        "refuse a run whose test did not score its own fit's checkpoint, group the seeds of each "
-        "experiment, and write a Markdown table of mean ± std over seeds (best means in bold), "
-        "each row's difference from a reference row (row − reference) with its 95% t interval "
-        "(paired by seed when both rows ran the same seeds, Welch's otherwise; * = significant, "
-        "the interval excludes 0) and the minimum detectable effect at 80% power, a CSV and a "
-        "PNG forest plot of the differences.",
-    )
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR",
-                        help="experiment directories (all their seed<N> runs), seed<N> run "
-                        "directories, or other run directories")
-    parser.add_argument("--out", type=Path, default=Path("comparison.md"),
-                        help="Markdown output; the .csv and the .png forest plot go next to it")
-    parser.add_argument("--names", nargs="+",
-                        help="row names, one per experiment (default: the experiment directory names)")
-    parser.add_argument("--reference", metavar="NAME",
-                        help="the row differences are taken from (default: the first row)")
-    parser.add_argument("--layout", choices=("table1", "table2"), default="table1",
-                        help="table1: methods x datasets x metrics; table2: plus the ablation "
-                        "switches that differ between runs")
-    parser.add_argument("--datasets", nargs="+", help="datasets (columns) to show, in this order")
-    parser.add_argument("--metrics", nargs="+", choices=list(METRIC_LABELS), help="metrics to show")
-    parser.add_argument("--target-effect", type=_positive, metavar="MM",
-                        help="also give, per row and metric, the seeds that would detect a "
-                        "difference of MM (mm/frame² for Accel) with 80%% power at the current spreads")
-    parser.add_argument("--source", choices=SOURCES, default="auto",
-                        help="where to read the metrics: results/test_results.csv (auto, results), "
-                        "or, to cross-check it, the CSV logger (csv) or offline W&B files (wandb); "
-                        "the test record is required either way")
-    parser.add_argument("--wandb", action="store_true",
-                        help="also log the tables and the forest plot to a W&B run")
-    parser.add_argument("--wandb-project", default="str-lightning-compare")
-    parser.set_defaults(run=run_compare)
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    """The ``compare`` command: print the Markdown tables and write the report files."""
-    try:
-        groups = load_groups(args.run_dirs, args.names, args.source)
-        table = build_table(groups, args.datasets, args.metrics, args.layout, args.reference)
-    except CompareError as err:
-        print(f"str-lightning compare: error: {err}", file=sys.stderr)
-        return 2
-    paths = write_report(table, args.out, args.target_effect)
-    print(to_markdown(table, args.target_effect))
-    print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
-    if args.wandb:
-        print("wandb:", push_to_wandb(table, paths["png"], args.wandb_project, args.out.stem))
-    return 0

@@ -13,7 +13,6 @@ whether it lies within the agreement to expect (``Release.agreement``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import dataclass
@@ -72,52 +71,6 @@ class Reproduction:
     comparisons: list[Comparison]
     frames: dict[str, int]
     run_dir: Path
-
-
-def add_reproduce_command(groups: argparse._SubParsersAction) -> None:
-    """Add ``reproduce released``."""
-    reproduce = groups.add_parser(
-        "reproduce", help="check the protocol: released TCMR/VIBE weights vs their published numbers",
-        description="Reproduce published figures with this project's data path and metrics.")
-    commands = reproduce.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    released = commands.add_parser(
-        "released", help="evaluate a released TCMR or VIBE checkpoint on every test set it was "
-        "published on and print our figures beside the published ones",
-        description="Evaluate a released TCMR or VIBE checkpoint (named as released, e.g. "
-        "tcmr_table4_3dpw_test.pth.tar; known: " + ", ".join(RELEASES) + ") on every converted "
-        "test set it was published on (the shard directories of docs/data.md's file map below "
-        "--data-root) and print each metric beside the published figure, the difference and "
-        "whether it lies within the agreement docs/evaluation.md explains. Needs the licensed "
-        "SMPL directory.")
-    released.add_argument("--method", required=True, choices=("tcmr", "vibe"))
-    released.add_argument("--checkpoint", required=True, type=Path, metavar="FILE",
-                          help="the released .pth.tar")
-    released.add_argument("--data-root", required=True, type=Path, metavar="DIR",
-                          help="the root of the converted shards (e.g. data/shards)")
-    released.add_argument("--body-model", required=True, metavar="DIR",
-                          help="your SMPL directory (docs/body.md)")
-    released.add_argument("--release", choices=sorted(RELEASES), default=None,
-                          help="which release the file is, when it was renamed (default: from "
-                          "its file name)")
-    released.add_argument("--run-root", default="runs", help="run directories go below "
-                          "RUN_ROOT/released/<release> (default: %(default)s)")
-    released.add_argument("--accelerator", default="auto", help="Lightning accelerator "
-                          "(default: %(default)s)")
-    released.add_argument("--num-workers", type=int, default=4, help="loader workers per test set")
-    released.add_argument("--out", type=Path, default=None, metavar="FILE.md",
-                          help="also write the table to this Markdown file")
-    released.set_defaults(run=_run_released)
-
-
-def _run_released(args: argparse.Namespace) -> int:
-    reproduction = reproduce_released(
-        args.method, args.checkpoint, args.data_root, args.body_model, args.release,
-        args.run_root, args.accelerator, args.num_workers)
-    table = comparison_markdown(reproduction, args.checkpoint)
-    print(f"\n{table}\n\nthe test's record: {reproduction.run_dir / 'results'}")
-    if args.out:
-        args.out.write_text(table + "\n")
-    return 0
 
 
 def resolve_release(method: str, checkpoint: Path, name: str | None) -> Release:

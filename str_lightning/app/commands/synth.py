@@ -1,4 +1,4 @@
-"""``str-lightning synth``: generate the synthetic benchmark (wired in by the lead's CLI)."""
+"""``str-lightning synth``: generate the synthetic benchmark."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 from datamodules.synthetic.presets import PRESETS, get_preset
+from str_lightning.app.commands.arguments import Commands, add_command, non_negative_int
 
 
-def add_synth_command(groups: argparse._SubParsersAction) -> None:
-    """Add ``synth`` to the CLI's sub-command group; its ``run`` returns an exit code."""
-    synth = groups.add_parser(
-        "synth", help="generate the synthetic benchmark (the embedded default dataset)",
+def add_synth_command(commands: Commands) -> None:
+    synth = add_command(
+        commands, "synth", run_synth,
+        help="generate the synthetic benchmark (the embedded default dataset)",
         description="Generate the synthetic video pose-and-shape benchmark into DIR: procedural "
         "motions in SMPL pose space posed on the built-in mannequin, crop cameras, 2D/3D "
         "targets, and simulated per-frame features with dark, blurred and occluded segments. "
@@ -27,20 +28,12 @@ def add_synth_command(groups: argparse._SubParsersAction) -> None:
     synth.add_argument("--preset", choices=sorted(PRESETS), default="default",
                        help="'default': the benchmark (D=256, under a minute on 2 CPU cores); "
                        "'small': a few seconds, for tests (default: %(default)s)")
-    synth.add_argument("--seed", type=_non_negative_int, default=0,
+    synth.add_argument("--seed", type=non_negative_int, default=0,
                        help="seed of motions, subjects, cameras, corruptions and noise; the "
                        "feature network has its own fixed seed (default: %(default)s)")
     synth.add_argument("--overwrite", action="store_true",
                        help="replace OUT if it holds a previously generated synthetic dataset")
     synth.add_argument("--quiet", action="store_true", help="no progress bars")
-    synth.set_defaults(run=run_synth)
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def run_synth(args: argparse.Namespace) -> int:

@@ -21,7 +21,6 @@ predicted betas; ``amass`` and ``bvh`` hold one shape per sequence, the mean of 
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -141,31 +140,3 @@ def export_file(path: Path, fmt: str, out_dir: Path, body_model: str | None = No
     if fmt == "bvh":
         return [export_bvh(pred, body, up, out_dir)]
     return export_meshes(pred, body, fmt, up, out_dir)
-
-
-def add_export_command(groups: argparse._SubParsersAction) -> None:
-    """Add ``export`` to the ``str-lightning`` sub-commands (``set_defaults(run=...)``)."""
-    parser = groups.add_parser(
-        "export", help="prediction files to meshes (OBJ/PLY/NPZ), AMASS-style SMPL or BVH",
-        description="Export the prediction files that 'str-lightning predict' writes: per-frame "
-        "meshes (.obj or .ply per frame, or one .npz of vertices + faces), SMPL parameters in "
-        "the AMASS layout, or a BVH animation on the person's own skeleton. Conventions "
-        "(up axis, zero translation, one shape per sequence for amass/bvh): docs/predictions.md.",
-    )
-    parser.add_argument("predictions", nargs="+", type=Path, metavar="PRED.npz")
-    parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    parser.add_argument("--body-model", default=None,
-                        help="'mannequin' or an SMPL directory (default: the one the prediction "
-                        "file names)")
-    parser.add_argument("--up", choices=UP_AXES, default=None,
-                        help="up axis of the exported frame (default: y; z for amass)")
-    parser.set_defaults(run=run_export)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """The ``export`` command: print every file written."""
-    for path in args.predictions:
-        for written in export_file(path, args.fmt, args.out, args.body_model, args.up):
-            print(written)
-    return 0

@@ -1,4 +1,4 @@
-"""The ``features`` and ``demo`` sub-commands (optional extra ``.[video]``)."""
+"""``str-lightning features|demo``: your own video (optional extra ``.[video]``)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from pathlib import Path
 
 from torch import nn
 
+from str_lightning.app.commands.arguments import Commands, add_command
+
 BOXES_HELP = ("person boxes of one track: .csv with header frame,x0,y0,x1,y1 or .json list of "
               "objects with those keys; corners in pixels, frame = 0-based index in the video")
 WEIGHTS_HELP = ("SPIN checkpoint (e.g. spin_model_checkpoint.pth.tar) whose 'model' ResNet-50 "
                 "computes the features")
 
 
-def add_video_commands(groups: argparse._SubParsersAction) -> None:
-    features = groups.add_parser(
-        "features", help="video (or folder of frames) + person boxes -> clip shards for predict",
+def add_video_commands(commands: Commands) -> None:
+    features = add_command(
+        commands, "features", _run_features,
+        help="video (or folder of frames) + person boxes -> clip shards for predict",
         description="Crop the person in every boxed frame as SPIN does (box scaled 1.2, square, "
         "224 px, ImageNet normalisation), compute SPIN's ResNet-50 features and write clip "
         "shards (split 'predict') that str-lightning predict reads. Needs pip install "
@@ -28,10 +31,10 @@ def add_video_commands(groups: argparse._SubParsersAction) -> None:
                           help="directory for the shards and manifest.json")
     features.add_argument("--dataset", default="video", help="dataset name stored in the clips")
     features.add_argument("--overwrite", action="store_true", help="replace existing shards")
-    features.set_defaults(run=_run_features)
 
-    demo = groups.add_parser(
-        "demo", help="video + boxes + trained model -> video or GIF of the mesh over frames",
+    demo = add_command(
+        commands, "demo", _run_demo,
+        help="video + boxes + trained model -> video or GIF of the mesh over frames",
         description="features, then whole-sequence predictions of a model that reads SPIN's "
         "2048-D features (a released TCMR/VIBE file, or a fit of a paper recipe on real data; "
         "checked first), then the mesh drawn over each frame with the crop camera moved into "
@@ -47,7 +50,6 @@ def add_video_commands(groups: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", type=Path, required=True, metavar="OUT.mp4|OUT.gif")
     demo.add_argument("--features-dir", type=Path, default=None,
                       help="where the clip shards go (default: OUT's name + '_features')")
-    demo.set_defaults(run=_run_demo)
 
 
 def _add_video_arguments(parser: argparse.ArgumentParser) -> None:
