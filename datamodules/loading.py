@@ -482,7 +482,7 @@ class RankSequences(IterableDataset):
         joints = len(joint_names(self.manifest.joints3d)) if self.manifest.joints3d else 0
         item: dict[str, Any] = {
             "features": torch.zeros(1, self.manifest.feature_dim),
-            "kp2d": torch.zeros(1, 49, 3), "pose": torch.zeros(1, 72), "shape": torch.zeros(1, 10),
+            "kp2d": torch.zeros(1, NUM_SPIN_JOINTS, 3), "pose": torch.zeros(1, NUM_POSE_PARAMS), "shape": torch.zeros(1, NUM_BETAS),
             "frame_id": torch.zeros(1, dtype=torch.int64), "valid": torch.zeros(1, dtype=torch.bool),
             "fps": 0.0,
         }

@@ -1,6 +1,6 @@
 """The globals every restricted unpickler of ours may resolve: numpy's array rebuilders.
 
-Body-model pickles (str_lightning/body/model_files.py) and the peers' joblib db files
+Body-model pickles (str_lightning/body/model_files.py) and TCMR's and VIBE's joblib db files
 (datamodules/converters/safe_joblib.py) each add their own stand-ins on top of this allow-list
 and refuse everything else, so no pickle we read can run code. Released ``.pth.tar`` checkpoints
 go through ``torch.load(weights_only=True)`` with just the numpy-scalar part of it

@@ -37,7 +37,7 @@ def _frame_ids(lengths=LENGTHS) -> np.ndarray:
 
 
 def _keypoints_px(rng, rows: int, joints: int) -> np.ndarray:
-    """Pixel keypoints around (300, 200), confidence 0/1, float64 like the peers' files."""
+    """Pixel keypoints around (300, 200), confidence 0/1, float64 like TCMR's and VIBE's files."""
     kp = np.empty((rows, joints, 3))
     kp[..., :2] = rng.uniform(150, 350, (rows, joints, 2))
     kp[..., 2] = rng.integers(0, 2, (rows, joints))
@@ -207,7 +207,7 @@ def _assert_kp2d_from_pixels(kp2d: np.ndarray, source_px: np.ndarray, bbox: np.n
 
 
 def test_pennaction_is_read_in_its_stored_common_order(tmp_path):
-    """The peers read this common-14 file as PennAction's native order; we must not."""
+    """TCMR and VIBE read this common-14 file as PennAction's native order; we must not."""
     rng = np.random.default_rng(1)
     db = make_db("pennaction", "train", rng)
     db["joints2D"][..., 2] = 1.0

@@ -27,7 +27,7 @@ def batch(n: int = 6, seed: int = 0):
 
 
 def reference(pred, target, w=LossWeights()):  # noqa: B008 - frozen dataclass
-    """Per-frame numpy loops over the peers' formulas."""
+    """Per-frame numpy loops over TCMR's and VIBE's formulas."""
     p = {k: v.double().numpy() for k, v in pred.items()}
     t = {k: v.double().numpy() for k, v in target.items()}
     common = list(range(25, 39))

@@ -140,7 +140,7 @@ def _resolve_spec(source: str, dataset: str, split: str) -> DatasetSpec:
         raise ConversionError(f"source {source!r} has no {dataset} db file; "
                               f"{dataset} comes from {sorted(spec.fps)}")
     if split not in spec.splits:
-        hint = (" (the peers' mpii3d 'val' file is the TEST set TS1-TS6: use --split test)"
+        hint = (" (TCMR's and VIBE's mpii3d 'val' file is the TEST set TS1-TS6: use --split test)"
                 if dataset == "mpii3d" and split == "val" else "")
         raise ConversionError(f"{dataset} has no split {split!r}; expected one of "
                               f"{spec.splits}{hint}")

@@ -46,7 +46,7 @@ DATASETS: dict[str, DatasetSpec] = {
             smpl_splits=("train", "val", "test"),
             valid_key={"train": "valid", "val": "valid", "test": "valid"},
         ),
-        # The "val" file of both peers is built from the TEST set TS1-TS6, hence split "test".
+        # The "val" file of both TCMR and VIBE is built from the TEST set TS1-TS6, hence split "test".
         # Its 3D joints are the 17 MPI-INF-3DHP test joints converted into spin-49 (32 rows of
         # zeros); we write them back as "mpii3d17", which loses nothing and holds no fake zeros.
         DatasetSpec(
@@ -64,7 +64,7 @@ DATASETS: dict[str, DatasetSpec] = {
             kp2d_in_crop=True, file_format="h5",
         ),
         DatasetSpec("posetrack", ("train",), fps={"tcmr": 30.0, "vibe": 30.0}),
-        # Stored in common-14 order; the peers then read it as PennAction's native
+        # Stored in common-14 order; TCMR and VIBE then read it as PennAction's native
         # order, which scrambles it. We read the order it is stored in.
         DatasetSpec("pennaction", ("train",), fps={"tcmr": 30.0, "vibe": 30.0},
                     kp2d_joints="common14"),

@@ -1,7 +1,7 @@
 """The preprocessed db files of TCMR's and VIBE's releases and the shard directory of each.
 
 One ``ReleasedFile`` per (source, file name): the dataset split it holds, the variant that
-tells it apart from the other files of that split, the peers' configs that read it, and the
+tells it apart from the other files of that split, TCMR's and VIBE's configs that read it, and the
 directory (below the data root) the recipes in configs/ read its shards from. docs/data.md's
 file map is this table (``tests/test_released_files.py`` checks that they agree).
 
@@ -30,7 +30,7 @@ VIBE_CONFIG = "VIBE config.yaml"
 
 @dataclass(frozen=True)
 class ReleasedFile:
-    """A db file as the peers' code names it. ``directory`` is None for a file no recipe reads."""
+    """A db file as TCMR's and VIBE's code names it. ``directory`` is None for a file no recipe reads."""
 
     source: str
     name: str

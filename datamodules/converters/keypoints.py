@@ -1,6 +1,6 @@
 """2D keypoints of the db files: joint order to spin-49 and pixels to normalised crop coordinates.
 
-Normalisation: the peers' Dataset warps keypoints with the affine map that takes the
+Normalisation: TCMR's and VIBE's Dataset warps keypoints with the affine map that takes the
 square of side ``1.2 * w`` (``1.2 * h`` vertically) centred on the bbox centre to a 224 x 224
 crop, ``u = 112 + (x - cx) * 224 / (1.2 w)``, and then maps the crop to [-1, 1] with
 ``2 u / 224 - 1``. Composed, ``x_n = (x - cx) / (0.6 w)`` and ``y_n = (y - cy) / (0.6 h)``, so the

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from datamodules.schema.errors import ClipError
-from str_lightning.body.joints import joint_names
+from str_lightning.body.joints import NUM_BETAS, NUM_POSE_PARAMS, NUM_SPIN_JOINTS, joint_names
 
 KINDS = ("clip", "motion")
 FEATURE_DTYPES = ("float16", "float32")
@@ -17,10 +17,10 @@ SUPERVISION_FLAGS = ("kp2d", "kp3d", "smpl")
 # name -> (allowed dtypes, shape with symbols: L frames, D feature dim, J joints of meta.joints3d)
 ARRAY_MEMBERS: dict[str, tuple[tuple[str, ...], tuple[int | str, ...]]] = {
     "features": (FEATURE_DTYPES, ("L", "D")),
-    "kp2d": (("float32",), ("L", 49, 3)),
+    "kp2d": (("float32",), ("L", NUM_SPIN_JOINTS, 3)),
     "kp3d": (("float32",), ("L", "J", 3)),
-    "pose": (("float32",), ("L", 72)),
-    "shape": (("float32",), ("L", 10)),
+    "pose": (("float32",), ("L", NUM_POSE_PARAMS)),
+    "shape": (("float32",), ("L", NUM_BETAS)),
     "valid": (("uint8",), ("L",)),
     "frame_id": (("int64",), ("L",)),
     "bbox": (("float32",), ("L", 4)),

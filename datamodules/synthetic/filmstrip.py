@@ -9,6 +9,7 @@ import torch
 
 from datamodules.synthetic.motion import walk
 from str_lightning.body import MANNEQUIN, BodyModel
+from str_lightning.body.joints import NUM_BETAS
 from str_lightning.body.render import render_views
 from str_lightning.geometry import euler_to_rotmat
 
@@ -25,7 +26,7 @@ def walk_filmstrip(out_dir: Path, model_path: str = MANNEQUIN, frames: int = 8) 
     """Pose ``model_path`` through ``frames`` frames of a walk and write ``out_dir/walk.png``."""
     body = BodyModel(model_path)
     with torch.no_grad():
-        vertices = body(walking_rotmats(frames), torch.zeros(frames, 10)).vertices.numpy()
+        vertices = body(walking_rotmats(frames), torch.zeros(frames, NUM_BETAS)).vertices.numpy()
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "walk.png"
     render_views(list(vertices), body.faces, [f"frame {t}" for t in range(frames)], out)

@@ -34,6 +34,7 @@ from datamodules.synthetic.simulated_features import (
     sample_segments,
 )
 from str_lightning.body import BodyModel
+from str_lightning.body.joints import NUM_BETAS, NUM_POSE_6D, NUM_SMPL_JOINTS
 from str_lightning.geometry import axis_angle_to_rotmat, project_to_crop
 
 DESCRIPTION_FILE = "synthetic.json"  # written last: its presence marks a complete dataset
@@ -105,7 +106,7 @@ def generate(out_dir: str | Path, preset: Preset, seed: int, overwrite: bool = F
 
 def feature_network(preset: Preset) -> FeatureNetwork:
     """The preset's fixed feature network (its own seed, shared by every split)."""
-    return FeatureNetwork.random(preset.feature_seed, 144 + 10 + 3 + preset.appearance_dim,
+    return FeatureNetwork.random(preset.feature_seed, NUM_POSE_6D + NUM_BETAS + 3 + preset.appearance_dim,
                                  preset.hidden_dim, preset.feature_dim, preset.linear_gain,
                                  preset.nonlinear_gain)
 
@@ -127,7 +128,7 @@ def make_split(plan: SplitPlan, preset: Preset, seed: int, body: BodyModel,
     if plan.supervision == "motion":
         return videos
     rotmat = axis_angle_to_rotmat(torch.from_numpy(np.concatenate([v.pose for v in videos]))
-                                  .view(-1, 24, 3))
+                                  .view(-1, NUM_SMPL_JOINTS, 3))
     betas = torch.from_numpy(np.concatenate([np.tile(v.betas, (v.frames, 1)) for v in videos]))
     joints, eval_joints = _body_joints(body, rotmat, betas, plan.joints3d == "common14",
                                        desc=plan.directory, progress=progress)
@@ -151,7 +152,7 @@ def _make_motion(plan: SplitPlan, preset: Preset, seed: int, index: int) -> Vide
     rng = video_rng(seed, plan.directory, index)
     frames = int(rng.integers(plan.frames[0], plan.frames[1] + 1))
     motion = generate_motion(rng, frames, preset.motion)
-    betas = np.clip(rng.normal(0, preset.betas_std, 10), -preset.betas_clip, preset.betas_clip)
+    betas = np.clip(rng.normal(0, preset.betas_std, NUM_BETAS), -preset.betas_clip, preset.betas_clip)
     appearance = rng.normal(0, preset.appearance_std, preset.appearance_dim)
     return Video(f"{plan.directory}_{index:04d}", motion.pose, betas.astype(np.float32),
                  appearance.astype(np.float32), motion.segments, rng)

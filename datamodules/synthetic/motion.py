@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from str_lightning.body.joints import SMPL24
+from str_lightning.body.joints import NUM_POSE_PARAMS, NUM_SMPL_JOINTS, SMPL24
 from str_lightning.geometry import axis_rotation, euler_to_rotmat, rotmat_to_axis_angle
 
 FPS = 30.0
@@ -82,7 +82,7 @@ class _Curves:
     """Euler angles (L, 24, 3) and heading rate (L,) of one motion, written left-side first."""
 
     def __init__(self, frames: int) -> None:
-        self.euler = np.zeros((frames, 24, 3))
+        self.euler = np.zeros((frames, NUM_SMPL_JOINTS, 3))
         self.yaw_rate = np.zeros(frames)  # radians per second, integrated into the heading
         self.limb("shoulder", 2, ARM_DOWN, ARM_DOWN)
         self.limb("elbow", 1, -0.2, -0.2)
@@ -254,19 +254,19 @@ def generate_motion(rng: np.random.Generator, frames: int,
     t = np.arange(frames) / FPS
     segments = _segments(rng, frames, settings.segment_seconds)
     weights = _blend_weights(t, [start for _, start, _ in segments[1:]], settings.blend_seconds)
-    euler = np.zeros((frames, 24, 3))
+    euler = np.zeros((frames, NUM_SMPL_JOINTS, 3))
     yaw_rate = np.zeros(frames)
     for (name, _, _), weight in zip(segments, weights):
         curves = MOTIONS[name][1](t, rng)
         euler += weight[:, None, None] * curves.euler
         yaw_rate += weight * curves.yaw_rate
-    euler += NOISE_AMPLITUDE[None, :, None] * smooth_noise(rng, t, (24, 3))
+    euler += NOISE_AMPLITUDE[None, :, None] * smooth_noise(rng, t, (NUM_SMPL_JOINTS, 3))
     euler = np.clip(euler, JOINT_LIMITS[..., 0], JOINT_LIMITS[..., 1])
     rotmat = euler_to_rotmat(torch.from_numpy(euler))
     rotmat[:, 0] = _camera_from_world(rng, t, settings) @ _heading(rng, t, yaw_rate, settings) \
         @ rotmat[:, 0]
     axis_angle = rotmat_to_axis_angle(rotmat).numpy()
-    return Motion(axis_angle.reshape(frames, 72).astype(np.float32), segments)
+    return Motion(axis_angle.reshape(frames, NUM_POSE_PARAMS).astype(np.float32), segments)
 
 
 def _segments(rng: np.random.Generator, frames: int,

@@ -23,6 +23,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 
+from str_lightning.body.joints import NUM_POSE_6D
 from str_lightning.geometry import rotmat_to_rot6d
 
 CAM_CENTRE = np.array([1.0, 0.0, 0.0])  # typical crop camera (s, tx, ty) of the framing
@@ -33,7 +34,7 @@ def network_inputs(rotmat: np.ndarray, betas: np.ndarray, cam: np.ndarray,
                    appearance: np.ndarray) -> np.ndarray:
     """Network input ``(L, 144 + 10 + 3 + A)`` from rotations (L, 24, 3, 3), betas (L, 10),
     crop cameras (L, 3) and appearance (L, A); every block is roughly unit scale."""
-    rot6d = rotmat_to_rot6d(torch.from_numpy(rotmat)).numpy().reshape(len(rotmat), 144)
+    rot6d = rotmat_to_rot6d(torch.from_numpy(rotmat)).numpy().reshape(len(rotmat), NUM_POSE_6D)
     return np.concatenate(
         [rot6d, betas, (cam - CAM_CENTRE) / CAM_SPREAD, appearance], axis=1
     ).astype(np.float32)

@@ -34,13 +34,6 @@ SMPLX_VERTEX_JOINTS = (
     "lthumb", "lindex", "lmiddle", "lring", "lpinky",
     "rthumb", "rindex", "rmiddle", "rring", "rpinky",
 )
-# The keys smplx uses for the same vertices in ``smplx.vertex_ids.vertex_ids["smplh"]``.
-SMPLX_VERTEX_ID_KEYS = (
-    "nose", "reye", "leye", "rear", "lear",
-    "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
-    "lthumb", "lindex", "lmiddle", "lring", "lpinky",
-    "rthumb", "rindex", "rmiddle", "rring", "rpinky",
-)
 # Rows of J_regressor_extra.npy (9 x 6890), appended after smplx's 45 joints.
 EXTRA9 = ("rhip", "lhip", "neck", "headtop", "hip", "thorax", "spine_h36m", "jaw_h36m", "head_h36m")
 

@@ -38,7 +38,6 @@ from str_lightning.body.joints import EXTRA9, H36M17, NUM_BETAS, SMPL24, SMPL_PA
 from str_lightning.body.model_files import NUM_VERTICES, BodyFiles, write_npz
 from str_lightning.geometry import axis_angle_to_rotmat, rotmat_to_rot6d
 
-NUM_FACES = 2 * NUM_VERTICES - 4  # a closed genus-0 triangle mesh
 NUM_POSE_BASIS = 9 * (len(SMPL24) - 1)
 ROOT_PARENT = 4294967295  # how SMPL files store the root's missing parent (uint32 -1)
 

@@ -29,10 +29,11 @@ from str_lightning.safe_pickle import array_global
 
 MANNEQUIN = "mannequin"
 NUM_VERTICES = 6890
+NUM_FACES = 2 * NUM_VERTICES - 4  # a closed genus-0 triangle mesh: 13776
 
 SMPL_SHAPES: dict[str, tuple[int | None, ...]] = {
     "v_template": (NUM_VERTICES, 3),
-    "f": (13776, 3),
+    "f": (NUM_FACES, 3),
     "kintree_table": (2, NUM_SMPL_JOINTS),
     "weights": (NUM_VERTICES, NUM_SMPL_JOINTS),
     "J_regressor": (NUM_SMPL_JOINTS, NUM_VERTICES),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from str_lightning.body.joints import COMMON14_IN_SPIN49, ROOTS
+from str_lightning.body.joints import COMMON14_IN_SPIN49, NUM_SMPL_JOINTS, ROOTS
 from str_lightning.geometry import align_to_root, axis_angle_to_rotmat
 
 
@@ -76,7 +76,7 @@ def keypoint_3d_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 
 def pose_loss(pred_rotmat: Tensor, target_pose: Tensor, weight: Tensor) -> Tensor:
     """MSE between predicted and ground-truth rotation matrices of the 24 SMPL joints."""
-    target_rotmat = axis_angle_to_rotmat(target_pose.reshape(-1, 24, 3))
+    target_rotmat = axis_angle_to_rotmat(target_pose.reshape(-1, NUM_SMPL_JOINTS, 3))
     return _weighted_mean((pred_rotmat - target_rotmat) ** 2, weight)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from str_lightning.body import BodyModel
-from str_lightning.body.joints import SMPL24
+from str_lightning.body.joints import NUM_POSE_PARAMS, NUM_SMPL_JOINTS, SMPL24
 from str_lightning.geometry import axis_angle_to_rotmat, axis_rotation, rotmat_to_axis_angle
 from str_lightning.outputs.bvh import write_bvh
 from str_lightning.outputs.predictions import read_prediction_file
@@ -51,7 +51,7 @@ def upright_rotation(up: str) -> torch.Tensor:
 def joint_rotations(pose: np.ndarray, up: str) -> torch.Tensor:
     """Axis-angle ``pose`` (N, 72) to rotation matrices (N, 24, 3, 3) (float64), the root's
     turned into the ``up`` frame."""
-    rotmat = axis_angle_to_rotmat(torch.as_tensor(pose, dtype=torch.float64).reshape(-1, 24, 3))
+    rotmat = axis_angle_to_rotmat(torch.as_tensor(pose, dtype=torch.float64).reshape(-1, NUM_SMPL_JOINTS, 3))
     rotmat[:, 0] = upright_rotation(up) @ rotmat[:, 0]
     return rotmat
 
@@ -105,7 +105,7 @@ def export_meshes(pred: dict[str, np.ndarray], body: BodyModel, fmt: str, up: st
 
 def export_amass(pred: dict[str, np.ndarray], up: str, out_dir: Path) -> Path:
     """SMPL parameters in the layout AMASS-style tools read (see the module doc)."""
-    poses = rotmat_to_axis_angle(joint_rotations(pred["pose"], up)).reshape(-1, 72).numpy()
+    poses = rotmat_to_axis_angle(joint_rotations(pred["pose"], up)).reshape(-1, NUM_POSE_PARAMS).numpy()
     path = out_dir / f"{pred['sequence']}_poses.npz"
     np.savez(path, poses=poses, betas=pred["betas"].mean(0).astype(np.float64),
              trans=np.zeros((len(poses), 3)), mocap_framerate=np.float64(pred["fps"]),

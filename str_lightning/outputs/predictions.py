@@ -35,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from str_lightning.body.joints import NUM_BETAS, NUM_POSE_PARAMS, NUM_SPIN_JOINTS
 from str_lightning.runs.checkpoints import NEW_FILE_MODE
 
 FORMAT_VERSION = 1
 FRAME_ARRAYS: dict[str, tuple[int, ...]] = {
-    "pose": (72,), "betas": (10,), "cam": (3,), "joints_spin49": (49, 3),
+    "pose": (NUM_POSE_PARAMS,), "betas": (NUM_BETAS,), "cam": (3,), "joints_spin49": (NUM_SPIN_JOINTS, 3),
     "joints_h36m17": (17, 3), "frame_id": (),
 }
 OPTIONAL_FRAME_ARRAYS: dict[str, tuple[int | None, ...]] = {"vertices": (None, 3)}

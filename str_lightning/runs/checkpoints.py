@@ -37,10 +37,6 @@ class CheckpointWriteError(OSError):
     """A checkpoint could not be written (e.g. a full disk); earlier checkpoints are untouched."""
 
 
-class CheckpointModelMismatch(ValueError):
-    """A checkpoint holds another model than the one the config builds."""
-
-
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     """``global_step``, ``epoch``, the callback states and the hyper-parameters of a checkpoint,
     without its tensors. Raises one of :data:`UNREADABLE_CHECKPOINT_ERRORS` for a bad file."""

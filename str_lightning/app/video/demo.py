@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from datamodules.schema import iterate_clips
 from str_lightning.app.video.features import write_video_shards
 from str_lightning.app.video.frames import CROP_SIZE, Video, VideoInputError, crop_square
 from str_lightning.body.render import overlay_mesh
@@ -184,8 +185,6 @@ def run_demo(video: Video, boxes: dict[int, tuple[float, float, float, float]],
     """Features -> predictions of ``model`` (:func:`load_demo_model`) -> overlay (see the module
     docstring). The clip shards go to ``features_dir`` (default: ``<out without
     suffix>_features``, overwritten)."""
-    from datamodules.schema import iterate_clips  # datamodules import us, not the other way
-
     out = Path(out)
     features_dir = Path(features_dir or out.with_name(f"{out.stem}_features"))
     write_video_shards(video, boxes, backbone, features_dir, batch_size=batch_size,

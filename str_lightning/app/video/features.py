@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from datamodules.schema import ShardWriter
 from str_lightning.app.video.frames import (
     CROP_SCALE,
     Video,
@@ -27,6 +28,7 @@ from str_lightning.app.video.frames import (
     crop_square,
     normalise_crops,
 )
+from str_lightning.body.joints import NUM_SPIN_JOINTS
 
 SPLIT = "predict"
 NO_SUPERVISION = {"kp2d": False, "kp3d": False, "smpl": False}
@@ -84,7 +86,7 @@ def video_clips(video: Video, boxes: dict[int, tuple[float, float, float, float]
                      "joints3d": "", "image_size": [video.width, video.height],
                      "crop_scale": CROP_SCALE},
             "features": np.stack([features[i] for i in run]).astype(np.float32),
-            "kp2d": np.zeros((frames, 49, 3), np.float32),
+            "kp2d": np.zeros((frames, NUM_SPIN_JOINTS, 3), np.float32),
             "valid": np.ones(frames, np.uint8),
             "frame_id": np.asarray(run, np.int64),
             "bbox": np.asarray([box_to_bbox(boxes[i]) for i in run], np.float32),
@@ -100,8 +102,6 @@ def write_video_shards(video: Video, boxes: dict[int, tuple[float, float, float,
 
     Returns the clips written.
     """
-    from datamodules.schema import ShardWriter  # datamodules import us, not the other way round
-
     features = frame_features(video, boxes, backbone, batch_size, device)
     clips = video_clips(video, boxes, features, dataset)
     with ShardWriter(out_dir, dataset=dataset, split=SPLIT, overwrite=overwrite) as writer:
