@@ -278,6 +278,16 @@ def test_explicit_seed_directories_form_one_row(rows):
     assert (group.name, group.seeds, group.values(("test", "pa_mpjpe"))) == ("b", [6, 4], [5.0, 3.0])
 
 
+def test_an_experiment_s_seed_directories_are_its_seed_n_directories_by_seed(tmp_path):
+    for name in ("seed10", "seed2", "seedling", "notes"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "seed3").touch()  # a file, not a run directory
+    assert [run.path.name for run in RunDirectory.seeds_of(tmp_path)] == ["seed2", "seed10"]
+    assert RunDirectory.seeds_of(tmp_path / "missing") == []
+    assert [RunDirectory(tmp_path / name).seed for name in ("seed10", "seedling")] == [10, None]
+    assert RunDirectory.of({"root": "r", "project": "p", "experiment": "e"}, 7).seed == 7
+
+
 def test_forest_plot_is_drawn_for_every_metric_and_for_one_row(rows, tmp_path):
     out = tmp_path / "r.md"
     assert compare(*(str(rows / n) for n in "abcd"), "--out", str(out)) == 0

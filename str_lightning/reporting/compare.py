@@ -39,7 +39,6 @@ import copy
 import csv
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +64,6 @@ from str_lightning.reporting.wandb_files import offline_run_files, read_run
 from str_lightning.runs.directory import RunDirectory
 
 SOURCES = ("auto", "results", "csv", "wandb")
-SEED_DIR = re.compile(r"seed(\d+)")
 CONFIDENCE = 1.0 - ALPHA
 CONFIGURATION_KEYS = ("model", "data", "trainer.max_epochs", "trainer.max_steps", "trainer.precision",
                       "trainer.accumulate_grad_batches", "trainer.gradient_clip_val")
@@ -317,8 +315,7 @@ def run_seed(run_dir: Path, config: Mapping[str, Any]) -> int | None:
     seed = config.get("seed_everything")
     if isinstance(seed, int) and not isinstance(seed, bool):
         return seed
-    match = SEED_DIR.fullmatch(Path(run_dir).name)
-    return int(match.group(1)) if match else None
+    return RunDirectory(run_dir).seed
 
 
 def read_metrics(run_dir: Path, source: str = "auto") -> tuple[Results, str]:
@@ -384,20 +381,13 @@ class RunGroup:
         return {r.seed: v for r in self.runs if (v := r.results.get(dataset, {}).get(metric)) is not None}
 
 
-def seed_directories(path: Path) -> list[Path]:
-    """The ``seed<N>`` run directories of an experiment directory, by seed ([] if none)."""
-    found = [(int(m.group(1)), p) for p in path.iterdir() if p.is_dir()
-             and (m := SEED_DIR.fullmatch(p.name))] if path.is_dir() else []
-    return [p for _, p in sorted(found)]
-
-
 def experiment_of(path: Path) -> tuple[Path, list[Path]]:
     """``(experiment directory, its run directories)`` of a ``RUN_DIR`` argument: an experiment
     directory means all its seeds, a ``seed<N>`` directory that seed of its parent, any other
     directory a run of its own."""
-    if seeds := seed_directories(path):
-        return path, seeds
-    if SEED_DIR.fullmatch(path.name):
+    if seeds := RunDirectory.seeds_of(path):
+        return path, [run.path for run in seeds]
+    if RunDirectory(path).seed is not None:
         return path.parent, [path]
     return path, [path]
 
