@@ -16,13 +16,15 @@ from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
 from str_lightning.reporting.compare import (
-    RECORD_COLUMNS,
     add_compare_command,
     build_table,
     load_groups,
     load_run,
     push_to_wandb,
     to_markdown,
+)
+from str_lightning.reporting.results_files import (
+    RECORD_COLUMNS,
     write_results_csv,
     write_test_record,
 )

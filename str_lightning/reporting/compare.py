@@ -40,14 +40,22 @@ import csv
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from str_lightning.evaluation.metrics import METRIC_LABELS, METRIC_UNITS
+from str_lightning.reporting.results_files import (
+    SOURCES,
+    CompareError,
+    RecordedTest,
+    Results,
+    ordered_metrics,
+    read_metrics,
+    read_test_record,
+    retest_command,
+)
 from str_lightning.reporting.stats import (
     ALPHA,
     PAIRED,
@@ -60,10 +68,8 @@ from str_lightning.reporting.stats import (
     welch_interval,
     welch_seeds_needed,
 )
-from str_lightning.reporting.wandb_files import offline_run_files, read_run
 from str_lightning.runs.directory import RunDirectory
 
-SOURCES = ("auto", "results", "csv", "wandb")
 CONFIDENCE = 1.0 - ALPHA
 CONFIGURATION_KEYS = ("model", "data", "trainer.max_epochs", "trainer.max_steps", "trainer.precision",
                       "trainer.accumulate_grad_batches", "trainer.gradient_clip_val")
@@ -71,159 +77,15 @@ SEED_KEYS = ("data.seed", "model.init_args.init_seed")
 """Settings that are the run's seed when unset (None) or equal to ``seed_everything``."""
 PRETRAINED_KEYS = ("model.init_args.released_checkpoint", "model.init_args.spin_checkpoint")
 """Settings that give a model trained weights without a checkpoint of its own."""
-RECORD_COLUMNS = ("frames", "global_step", "checkpoint", "weights_sha256", "seed")
-"""The columns of ``results/test_results.csv`` after the metrics (see :func:`write_test_record`)."""
-RETEST = "str-lightning test --config <its config> --seed_everything {seed} --ckpt_path best"
-Results = dict[str, dict[str, float]]  # dataset -> metric -> value
-
-
-class CompareError(ValueError):
-    """A run directory without readable test results, or an unusable request."""
-
-
-# ---------------------------------------------------------------------- results files
-def write_results_csv(path: str | Path, results: Results, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write one row per dataset: ``dataset``, the metrics (in :data:`METRIC_LABELS` order, others
-    after them alphabetically, ``frames`` last), then the ``extra`` columns (the same value on
-    every row)."""
-    names = {m for values in results.values() for m in values}
-    metrics = ordered_metrics(names - {"frames"}) + ["frames"] * ("frames" in names)
-    extra = dict(extra or {})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["dataset", *metrics, *extra])
-        for dataset, values in results.items():
-            writer.writerow([dataset, *(values.get(m, "") for m in metrics), *extra.values()])
-    return path
-
-
-def write_test_record(run_dir: str | Path, results: Results, config: Mapping[str, Any] | str, *,
-                      global_step: int, checkpoint: str, weights_sha256: str, seed: int | str) -> RunDirectory:
-    """Write the record of a test that ``compare`` reads, in ``run_dir/results/``:
-
-    * ``test_results.csv``: one row per dataset, its metrics and ``frames`` (both in ``results``),
-      then ``global_step``, ``checkpoint`` (the absolute path of the checkpoint the test loaded,
-      ``""`` for none), ``weights_sha256`` (a hash of the tested model's ``state_dict``) and
-      ``seed`` (:data:`RECORD_COLUMNS`);
-    * ``test_config.yaml``: the test's full configuration, as the CLI saves ``cli_config.yaml``
-      (YAML text, or a mapping dumped as YAML).
-
-    The previous results file goes first and each file appears whole (written beside, then
-    renamed), so a test that dies half-way leaves no results paired with another test's config.
-    """
-    run = RunDirectory(run_dir)
-    run.results_csv.unlink(missing_ok=True)
-    text = config if isinstance(config, str) else yaml.safe_dump(dict(config), sort_keys=False)
-    _replace(run.results_config, lambda path: path.write_text(text))
-    extra = {"global_step": global_step, "checkpoint": checkpoint, "weights_sha256": weights_sha256,
-             "seed": seed}
-    _replace(run.results_csv, lambda path: write_results_csv(path, results, extra))
-    return run
-
-
-def _replace(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through ``write`` into a hidden file beside it, then rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.parent.mkdir(parents=True, exist_ok=True)
-    write(temporary)
-    os.replace(temporary, path)
-
-
-def read_results_csv(path: str | Path, extra_columns: Sequence[str] = RECORD_COLUMNS) -> Results:
-    """The metrics of a file written by :func:`write_results_csv` (``extra_columns`` skipped)."""
-    with Path(path).open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return {row["dataset"]: {k: float(v) for k, v in row.items()
-                             if k != "dataset" and k not in extra_columns and v not in ("", None)}
-            for row in rows}
-
-
-def ordered_metrics(metrics: set[str] | Sequence[str]) -> list[str]:
-    """Metric names in the paper's order, unknown ones after them alphabetically."""
-    known = [m for m in METRIC_LABELS if m in metrics]
-    return known + sorted(set(metrics) - set(known))
-
-
-def metrics_from_keys(values: Mapping[str, Any], stage: str = "test") -> Results:
-    """``{dataset: {metric: value}}`` from flat keys ``<stage>/<dataset>/<metric>``; a W&B summary
-    value ``{"min": v}`` counts as ``v``; ``frames`` counters are left out."""
-    results: Results = {}
-    for key, value in values.items():
-        parts = key.split("/")
-        if len(parts) != 3 or parts[0] != stage or parts[2] == "frames":
-            continue
-        if isinstance(value, Mapping):
-            value = value.get("min", value.get("last"))
-        if isinstance(value, (int, float)) and not math.isnan(float(value)):
-            results.setdefault(parts[1], {})[parts[2]] = float(value)
-    return results
-
-
-def read_csv_logger(run_dir: Path) -> Results:
-    """Test metrics of the newest ``csv/version_N/metrics.csv`` that has any ({} if none)."""
-    for path in reversed(RunDirectory(run_dir).csv_metrics_files()):
-        last: dict[str, float] = {}
-        with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                last.update({k: float(v) for k, v in row.items() if k and v not in ("", None)})
-        results = metrics_from_keys(last)
-        if results:
-            return results
-    return {}
-
-
-def read_wandb_offline(run_dir: Path) -> Results:
-    """Test metrics of the newest offline W&B run under ``run_dir/wandb`` that has any."""
-    for path in reversed(offline_run_files(run_dir)):
-        results = metrics_from_keys(read_run(path)["summary"])
-        if results:
-            return results
-    return {}
 
 
 # ---------------------------------------------------------------------- the record of a test
-@dataclass(frozen=True)
-class RecordedTest:
-    """What a run's last test recorded: its configuration and the checkpoint it loaded (``""``:
-    none)."""
-
-    config: dict[str, Any]
-    checkpoint: str
-
-
-def read_test_record(run_dir: Path) -> RecordedTest:
-    """The record :func:`write_test_record` left in ``run_dir``. Raises :class:`CompareError`,
-    saying how to make one, when it is missing or incomplete."""
-    run = RunDirectory(run_dir)
-    retest = _retest(run_seed(run_dir, {}))
-    for path in (run.results_config, run.results_csv):
-        if not path.is_file():
-            raise CompareError(
-                f"{run_dir}: no record of its test ({path.relative_to(run_dir)} is missing); "
-                f"compare takes only runs whose test recorded what it tested: run `{retest}`")
-    with run.results_csv.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-    missing = [c for c in RECORD_COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        raise CompareError(f"{run.results_csv}: expected the columns {list(RECORD_COLUMNS)} after "
-                           f"the metrics, missing {missing} (written before tests recorded them); "
-                           f"run `{retest}`")
-    config = yaml.safe_load(run.results_config.read_text())
-    if not isinstance(config, Mapping):
-        raise CompareError(f"{run.results_config}: expected a YAML mapping (the test's "
-                           f"configuration), got {type(config).__name__}")
-    return RecordedTest(dict(config), rows[0]["checkpoint"] if rows else "")
-
-
 def check_own_checkpoint(run_dir: Path, record: RecordedTest, seed: int | None) -> None:
     """Raise :class:`CompareError` unless the recorded test scored weights this run trained: a
     checkpoint inside the run directory (where it lies now, or where the test config says the
     test ran: a run directory moved since keeps its checkpoints' old paths), or no checkpoint
     while the config initialises the model from released or SPIN weights."""
-    retest = _retest(seed)
+    retest = retest_command(seed)
     if not record.checkpoint:
         if any(_lookup(record.config, key) for key in PRETRAINED_KEYS):
             return
@@ -235,10 +97,6 @@ def check_own_checkpoint(run_dir: Path, record: RecordedTest, seed: int | None) 
         raise CompareError(
             f"{run_dir}: its test loaded {record.checkpoint}, which this run's own fit did not "
             f"write (it lies outside the run directory); run `{retest}`, or leave this seed out")
-
-
-def _retest(seed: int | None) -> str:
-    return RETEST.format(seed="N" if seed is None else seed)
 
 
 def _tested_in(config: Mapping[str, Any], seed: int | None) -> RunDirectory | None:
@@ -316,27 +174,6 @@ def run_seed(run_dir: Path, config: Mapping[str, Any]) -> int | None:
     if isinstance(seed, int) and not isinstance(seed, bool):
         return seed
     return RunDirectory(run_dir).seed
-
-
-def read_metrics(run_dir: Path, source: str = "auto") -> tuple[Results, str]:
-    """The test metrics of ``run_dir`` from ``source`` (``auto``: the first of ``results``,
-    ``csv``, ``wandb`` that has any) and the source they came from. Raises
-    :class:`CompareError` naming the files looked at when none has."""
-    if source not in SOURCES:
-        raise CompareError(f"unknown results source {source!r}; expected one of {SOURCES}")
-    results_csv = RunDirectory(run_dir).results_csv
-    readers = {
-        "results": lambda: read_results_csv(results_csv) if results_csv.is_file() else {},
-        "csv": lambda: read_csv_logger(run_dir),
-        "wandb": lambda: read_wandb_offline(run_dir),
-    }
-    for kind in readers if source == "auto" else (source,):
-        results = readers[kind]()
-        if results:
-            return results, kind
-    raise CompareError(
-        f"{run_dir}: no test metrics found (looked at {results_csv.relative_to(run_dir)}, "
-        "csv/version_*/metrics.csv and wandb/offline-run-*; run `str-lightning test` on it first)")
 
 
 def load_run(run_dir: str | Path, name: str | None = None, source: str = "auto") -> RunResults:
