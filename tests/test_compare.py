@@ -18,8 +18,6 @@ from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_
 from str_lightning.reporting.compare import (
     add_compare_command,
     build_table,
-    load_groups,
-    load_run,
     push_to_wandb,
     to_markdown,
 )
@@ -28,6 +26,7 @@ from str_lightning.reporting.results_files import (
     write_results_csv,
     write_test_record,
 )
+from str_lightning.reporting.runs import load_groups, load_run
 from str_lightning.reporting.stats import (
     minimum_detectable_effect,
     paired_seeds_needed,
