@@ -15,12 +15,7 @@ import yaml
 from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
-from str_lightning.reporting.compare import (
-    add_compare_command,
-    build_table,
-    push_to_wandb,
-    to_markdown,
-)
+from str_lightning.reporting.compare import add_compare_command
 from str_lightning.reporting.results_files import (
     RECORD_COLUMNS,
     write_results_csv,
@@ -32,6 +27,7 @@ from str_lightning.reporting.stats import (
     paired_seeds_needed,
     welch_seeds_needed,
 )
+from str_lightning.reporting.tables import build_table, push_to_wandb, to_markdown
 from str_lightning.runs.directory import RunDirectory
 
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
