@@ -109,6 +109,21 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
     assert {layer_of(m) for m in imported} >= {"callbacks", "core", "reporting"}
 
 
+COMPARE_PARTS = ("results_files", "runs", "tables", "compare")
+"""The parts of ``str-lightning compare``, each importing only the parts before it."""
+
+
+def test_compare_s_parts_import_in_one_direction():
+    reporting = REPO / "str_lightning" / "reporting"
+    backwards = []
+    for index, part in enumerate(COMPARE_PARTS):
+        later = {f"str_lightning.reporting.{name}" for name in COMPARE_PARTS[index + 1:]}
+        imported = imported_modules(reporting / f"{part}.py")
+        backwards += [(part, name) for name in sorted(imported & later)]
+    assert not backwards, "compare's parts import one way, " + " <- ".join(COMPARE_PARTS) + ":\n" + (
+        "\n".join(f"  {part} imports {imported}" for part, imported in backwards))
+
+
 def ruff_command() -> list[str]:
     beside_python = Path(sys.executable).with_name("ruff")  # the environment's own ruff first
     ruff = str(beside_python) if beside_python.exists() else shutil.which("ruff")
