@@ -75,7 +75,8 @@ class RunDirectory:
         experiment = Path(experiment)
         if not experiment.is_dir():
             return []
-        found = [run for path in experiment.iterdir() if path.is_dir() and (run := cls(path)).seed is not None]
+        found = [run for path in experiment.iterdir()
+                 if path.is_dir() and (run := cls(path)).seed is not None]
         return sorted(found, key=lambda run: (run.seed, run.path))
 
     @property
