@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from str_lightning.reporting.compare import read_results_csv
+from str_lightning.reporting.results_files import read_results_csv
 from str_lightning.runs.directory import RunDirectory
 
 SOURCES = {  # source -> the options that vary it alone (the others stay at the first seed)

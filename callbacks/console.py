@@ -14,7 +14,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
 from str_lightning.evaluation.metrics import METRIC_LABELS, METRIC_UNITS
-from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics
+from str_lightning.reporting.results_files import metrics_from_keys, ordered_metrics
 
 
 def format_dataset_table(stage: str, dataset: str, metrics: Mapping[str, float],

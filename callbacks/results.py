@@ -8,10 +8,10 @@
   of evaluated frames, the checkpoint the weights came from and its global step (both empty
   when none was loaded), a SHA-256 of the tested weights and the seed of ``seed_everything``.
 
-Both are written by :func:`~str_lightning.reporting.compare.write_test_record`: a test that dies
-half-way leaves no results paired with another test's configuration. The rows are also logged as a W&B table ``results/test`` when a WandbLogger is
-attached. A later test of the same run replaces both files. The CLI adds this callback to every
-run.
+Both are written by :func:`~str_lightning.reporting.results_files.write_test_record`: a test
+that dies half-way leaves no results paired with another test's configuration. The rows are also
+logged as a W&B table ``results/test`` when a WandbLogger is attached. A later test of the same
+run replaces both files. The CLI adds this callback to every run.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
 from callbacks.wandb_run import wandb_loggers
-from str_lightning.reporting.compare import metrics_from_keys, ordered_metrics, write_test_record
+from str_lightning.reporting.results_files import (
+    metrics_from_keys,
+    ordered_metrics,
+    write_test_record,
+)
 from str_lightning.runs.checkpoints import read_checkpoint_meta, weights_digest
 
 SEED_ENV = "PL_GLOBAL_SEED"  # set by Lightning's seed_everything

@@ -21,7 +21,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 METRIC = "val/synthetic/pa_mpjpe"
 TESTS = ("test/synthetic/pa_mpjpe", "test/synthetic-dark/pa_mpjpe")

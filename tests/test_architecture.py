@@ -85,7 +85,8 @@ def layer_violations() -> list[tuple[str, str]]:
 def test_every_module_is_seen():
     names = {module_name(p) for p in project_modules()}
     assert {"str_lightning.app.cli", "str_lightning.modules.base", "datamodules.datamodule",
-            "callbacks.wandb_run", "str_lightning.reporting.compare"} <= names
+            "callbacks.wandb_run", "str_lightning.reporting.tables",
+            "str_lightning.app.commands.compare"} <= names
 
 
 def test_layers_import_only_downwards():
@@ -131,6 +132,22 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path, monkeypatch):
     assert {"callbacks.preemption", "str_lightning.nets.blocks",
             "str_lightning.reporting.compare"} <= imported
     assert {layer_of(m) for m in imported} >= {"callbacks", "core", "reporting"}
+
+
+COMPARE_PARTS = ("results_files", "runs", "tables")
+"""The parts of ``str-lightning compare`` in str_lightning/reporting/, each importing only the
+parts before it (the command itself, str_lightning/app/commands/compare.py, sits above them)."""
+
+
+def test_compare_s_parts_import_in_one_direction():
+    reporting = REPO / "str_lightning" / "reporting"
+    backwards = []
+    for index, part in enumerate(COMPARE_PARTS):
+        later = {f"str_lightning.reporting.{name}" for name in COMPARE_PARTS[index + 1:]}
+        imported = imported_modules(reporting / f"{part}.py")
+        backwards += [(part, name) for name in sorted(imported & later)]
+    assert not backwards, "compare's parts import one way, " + " <- ".join(COMPARE_PARTS) + ":\n" + (
+        "\n".join(f"  {part} imports {imported}" for part, imported in backwards))
 
 
 def ruff_command() -> list[str]:

@@ -15,21 +15,18 @@ from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
 
 from str_lightning.app.commands import build_parser
-from str_lightning.reporting.compare import (
+from str_lightning.reporting.results_files import (
     RECORD_COLUMNS,
-    build_table,
-    load_groups,
-    load_run,
-    push_to_wandb,
-    to_markdown,
     write_results_csv,
     write_test_record,
 )
+from str_lightning.reporting.runs import load_groups, load_run
 from str_lightning.reporting.stats import (
     minimum_detectable_effect,
     paired_seeds_needed,
     welch_seeds_needed,
 )
+from str_lightning.reporting.tables import build_table, push_to_wandb, to_markdown
 from str_lightning.runs.directory import RunDirectory
 
 CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
@@ -273,6 +270,16 @@ def test_reference_row_is_chosen_by_name(rows, tmp_path):
 def test_explicit_seed_directories_form_one_row(rows):
     (group,) = load_groups([rows / "b" / "seed6", rows / "b" / "seed4"])
     assert (group.name, group.seeds, group.values(("test", "pa_mpjpe"))) == ("b", [6, 4], [5.0, 3.0])
+
+
+def test_an_experiment_s_seed_directories_are_its_seed_n_directories_by_seed(tmp_path):
+    for name in ("seed10", "seed2", "seedling", "notes"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "seed3").touch()  # a file, not a run directory
+    assert [run.path.name for run in RunDirectory.seeds_of(tmp_path)] == ["seed2", "seed10"]
+    assert RunDirectory.seeds_of(tmp_path / "missing") == []
+    assert [RunDirectory(tmp_path / name).seed for name in ("seed10", "seedling")] == [10, None]
+    assert RunDirectory.of({"root": "r", "project": "p", "experiment": "e"}, 7).seed == 7
 
 
 def test_forest_plot_is_drawn_for_every_metric_and_for_one_row(rows, tmp_path):

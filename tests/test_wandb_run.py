@@ -12,7 +12,7 @@ from training_helpers import tiny_run_dir, write_tiny_shards
 from wandb_helpers import reporting_config, run_cli, wandb_logger_config
 
 from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
-from str_lightning.reporting.compare import read_results_csv
+from str_lightning.reporting.results_files import read_results_csv
 from str_lightning.reporting.wandb_files import WandbFileError, offline_run_files, read_run
 from str_lightning.runs.directory import RunDirectory
 

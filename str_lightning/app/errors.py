@@ -25,7 +25,7 @@ from str_lightning.app.video.frames import VideoInputError
 from str_lightning.body import BodyModelFileError
 from str_lightning.nets import ModelFileError
 from str_lightning.outputs.predictions import PredictionFileError
-from str_lightning.reporting.compare import CompareError
+from str_lightning.reporting.results_files import CompareError
 from str_lightning.reporting.wandb_files import WandbFileError
 from str_lightning.runs.config_files import ConfigFileError
 from str_lightning.runs.guards import RunRefused

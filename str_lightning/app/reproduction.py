@@ -145,7 +145,7 @@ def reproduce_released(method: str, checkpoint: Path, data_root: Path, body_mode
                        accelerator: str = "auto", num_workers: int = 4) -> Reproduction:
     """Evaluate ``checkpoint`` on its release's converted test sets and compare."""
     from str_lightning.app.lightning_cli import cli_on
-    from str_lightning.reporting.compare import RECORD_COLUMNS, read_results_csv
+    from str_lightning.reporting.results_files import RECORD_COLUMNS, read_results_csv
     from str_lightning.runs.directory import RunDirectory
 
     if not checkpoint.is_file():

@@ -1,7 +1,7 @@
 """The layout of a run directory, in one place.
 
-A run directory ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (:meth:`RunDirectory.of`)
-holds::
+A run directory ``<run.root>/<run.project>/<run.experiment>/seed<N>`` (:meth:`RunDirectory.of`;
+an experiment directory's are :meth:`RunDirectory.seeds_of`) holds::
 
     cli_config.yaml            the resolved config of the latest start (any sub-command)
     hpc_ckpt_<n>.ckpt          preemption (SIGUSR1) and SIGTERM checkpoints
@@ -58,6 +58,7 @@ class RunDirectory:
     LAST_CHECKPOINT = "last.ckpt"
 
     SEED_PREFIX = "seed"
+    SEED_NAME = re.compile(rf"{SEED_PREFIX}(\d+)")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -66,6 +67,23 @@ class RunDirectory:
     def of(cls, run: Mapping[str, Any], seed: int) -> RunDirectory:
         """The run directory of a config's ``run`` section (root, project, experiment) and seed."""
         return cls(Path(run["root"]) / run["project"] / run["experiment"] / f"{cls.SEED_PREFIX}{seed}")
+
+    @classmethod
+    def seeds_of(cls, experiment: str | Path) -> list[RunDirectory]:
+        """The ``seed<N>`` run directories of an experiment directory
+        ``<run.root>/<run.project>/<run.experiment>``, by seed ([] when it has none)."""
+        experiment = Path(experiment)
+        if not experiment.is_dir():
+            return []
+        found = [run for path in experiment.iterdir()
+                 if path.is_dir() and (run := cls(path)).seed is not None]
+        return sorted(found, key=lambda run: (run.seed, run.path))
+
+    @property
+    def seed(self) -> int | None:
+        """The ``N`` of a ``seed<N>`` run directory (:meth:`of`); None for any other name."""
+        match = self.SEED_NAME.fullmatch(self.path.name)
+        return int(match.group(1)) if match else None
 
     @classmethod
     def of_checkpoint(cls, checkpoint: str | Path) -> RunDirectory | None:

@@ -1,4 +1,21 @@
-"""``str-lightning compare``: the test results of runs over seeds, as in the paper's tables."""
+"""``str-lightning compare RUN_DIR...``: the paper's result tables over seeds, from local runs, offline.
+
+Rows are configurations, each measured over seeds. A ``RUN_DIR`` is an experiment directory
+``<run.root>/<run.project>/<run.experiment>`` (all its ``seed<N>`` run directories), one
+``seed<N>`` run directory (several of one experiment form one row), or any other run directory
+(a row of one run).
+
+A run counts only with the record its last test left in ``results/``
+(:mod:`~str_lightning.reporting.results_files`); a run whose test did not score its own fit's
+weights is refused, and the seeds of a row must be one configuration
+(:mod:`~str_lightning.reporting.runs`). The metrics come from ``results/test_results.csv``
+(``--source auto``, the default, or ``results``), or, to cross-check it, from the CSV logger's
+newest ``csv/version_N/metrics.csv`` with test metrics (``csv``) or the newest offline W&B run
+with test metrics in its summary (``wandb``). The tables (mean ± std over seeds, each row's
+difference from a reference row with its interval, a forest plot) are built by
+:mod:`~str_lightning.reporting.tables`; ``--wandb`` also logs them to a W&B run. docs/results.md
+explains how to read them.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +25,9 @@ from pathlib import Path
 
 from str_lightning.app.commands.arguments import Commands, add_command, positive_float
 from str_lightning.evaluation.metrics import METRIC_LABELS
-from str_lightning.reporting.compare import (
-    SOURCES,
-    CompareError,
-    build_table,
-    load_groups,
-    push_to_wandb,
-    to_markdown,
-    write_report,
-)
+from str_lightning.reporting.results_files import SOURCES, CompareError
+from str_lightning.reporting.runs import load_groups
+from str_lightning.reporting.tables import build_table, push_to_wandb, to_markdown, write_report
 
 
 def add_compare_command(commands: Commands) -> None:
