@@ -1,5 +1,5 @@
 """Shared by the tests/test_nets*.py modules: parameter counts written out from the layer sizes
-(independently of str_lightning.nets), SPIN's regressor key layout and a random body model."""
+(independently of str_lightning.nets), SPIN's regressor key layout and random weights for it."""
 
 
 import torch

@@ -1,9 +1,7 @@
 """The str-lightning command as users run it: subprocesses of ``python -m str_lightning``."""
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_runners import run_command
 from helpers import small_smpl_arrays
 
 from str_lightning.app.cli import main
@@ -11,14 +9,8 @@ from str_lightning.body import load_body_files, load_smpl_arrays
 from str_lightning.body.model_files import SMPL_SHAPES
 
 
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "str_lightning", *args], check=False,
-                          capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
-
-
 def test_help_lists_body_commands():
-    result = run_cli("body", "--help")
+    result = run_command("body", "--help")
     assert result.returncode == 0
     for command in ("mannequin", "convert", "demo"):
         assert command in result.stdout
@@ -45,20 +37,20 @@ def test_convert_command(tmp_path):
     src = tmp_path / "model.pkl"
     with open(src, "wb") as fh:
         pickle.dump(arrays, fh, protocol=2)
-    result = run_cli("body", "convert", str(src), str(tmp_path / "out.npz"))
+    result = run_command("body", "convert", str(src), str(tmp_path / "out.npz"))
     assert result.returncode == 0, result.stderr
     np.testing.assert_array_equal(load_smpl_arrays(tmp_path / "out.npz")["posedirs"], arrays["posedirs"])
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    result = run_cli("body", "convert", str(tmp_path / "missing.pkl"), str(tmp_path / "o.npz"))
+    result = run_command("body", "convert", str(tmp_path / "missing.pkl"), str(tmp_path / "o.npz"))
     assert result.returncode == 2
     assert "missing.pkl does not exist" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_demo_writes_a_picture(tmp_path):
-    result = run_cli("body", "demo", "--out", str(tmp_path), "--frames", "4")
+    result = run_command("body", "demo", "--out", str(tmp_path), "--frames", "4")
     assert result.returncode == 0, result.stderr
     png = tmp_path / "walk.png"
     from matplotlib.image import imread

@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from training_helpers import tiny_run_dir, write_tiny_shards
-from wandb_helpers import pixel_spread, reporting_config, run_cli, wandb_logger_config
+from training_helpers import tiny_run_dir
+from wandb_helpers import (
+    pixel_spread,
+    reporting_config,
+    run_cli_in_process_with_wandb,
+    wandb_logger_config,
+)
 
 from str_lightning.app.commands import build_parser
 from str_lightning.reporting.results_files import (
@@ -38,20 +43,20 @@ T_80_DF4 = 0.9409645772351816
 
 
 @pytest.fixture(scope="module")
-def ablation(tmp_path_factory):
+def ablation(tiny_shards, tmp_path_factory):
     """``full`` seeds 0 and 1 (CSV logger) and ``no_ttr`` seed 0 (W&B logger with
     WANDB_MODE=disabled), fitted and tested by the CLI: experiment dirs, test metrics per run."""
     root = tmp_path_factory.mktemp("ablation")
-    shards = write_tiny_shards(root / "shards")
     metrics = {}
     with pytest.MonkeyPatch.context() as env:
         env.setenv("WANDB_MODE", "disabled")
         for name, logger, use_ttr, seed in (("full", CSV_LOGGER, True, 0), ("full", CSV_LOGGER, True, 1),
                                             ("no_ttr", wandb_logger_config(project="tiny"), False, 0)):
-            config = reporting_config(shards, root, name, logger, use_ttr=use_ttr)
+            config = reporting_config(tiny_shards, root, name, logger, use_ttr=use_ttr)
             seed_args = ("--seed_everything", str(seed))
-            run_cli("fit", "--config", str(config), *seed_args)
-            cli, _ = run_cli("test", "--config", str(config), "--ckpt_path", "best", *seed_args)
+            run_cli_in_process_with_wandb("fit", "--config", str(config), *seed_args)
+            cli, _ = run_cli_in_process_with_wandb("test", "--config", str(config),
+                                                   "--ckpt_path", "best", *seed_args)
             metrics[name, seed] = {k: float(v) for k, v in cli.trainer.callback_metrics.items()}
     return {name: tiny_run_dir(root, name).parent for name in ("full", "no_ttr")}, metrics
 

@@ -10,20 +10,18 @@ build on 2 cores (with ``fallback_random``: dropout draws the numbers eager mode
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch._dynamo
 import yaml
+from cli_runners import run_command
 from lightning.pytorch import Callback, LightningDataModule, Trainer
 from test_host_syncs import DIM, ENCODERS, SEQ_LEN, build, training_batch
 from torch._dynamo.testing import CompileCounter
 from torch.utils.data import DataLoader
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from str_lightning.evaluation.inference import predict_windows
 from str_lightning.modules import PoseShapeModule, VIBEModule
@@ -31,7 +29,6 @@ from str_lightning.modules import PoseShapeModule, VIBEModule
 AOT_EAGER = {"backend": "aot_eager"}
 INDUCTOR_SAME_DROPOUT = {"options": {"fallback_random": True}}
 GRU_BREAK = "RNN, GRU, or LSTM"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def explain(function, *args):
@@ -187,22 +184,19 @@ def test_inductor_training_takes_the_steps_eager_training_takes():
 
 
 @pytest.mark.slow
-def test_compiled_ddp_training_matches_eager_ddp_training(tmp_path):
+def test_compiled_ddp_training_matches_eager_ddp_training(tiny_shards, tmp_path):
     """A real run: the CLI's fit on 2 Gloo processes, compiled and eager, then validation;
     every logged training loss and validation metric agree."""
-    shards = write_tiny_shards(tmp_path / "shards")
     logged = {}
     for name, compile_options in (("eager", None), ("compiled", AOT_EAGER)):
-        config = tiny_config(shards, tmp_path / name, max_steps=4, steps_per_epoch=2, logger=True)
+        config = tiny_config(tiny_shards, tmp_path / name, max_steps=4, steps_per_epoch=2,
+                             logger=True)
         config["trainer"]["log_every_n_steps"] = 1
         config["model"]["init_args"].update(compile=compile_options is not None,
                                             compile_options=compile_options)
         path = write_config(config, tmp_path / f"{name}.yaml")
-        fit = subprocess.run(
-            [sys.executable, "-m", "str_lightning", "fit", "--config", str(path),
-             "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-            timeout=600, check=False)
+        fit = run_command("fit", "--config", str(path), "--trainer.strategy=ddp",
+                          "--trainer.devices=2", "--trainer.accelerator=cpu", timeout=600)
         assert fit.returncode == 0, fit.stderr[-3000:]
         csv_root = tiny_run_dir(tmp_path / name) / "csv"
         hparams = yaml.safe_load((csv_root / "version_0" / "hparams.yaml").read_text())

@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from cli_runners import run_command
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 REPO = Path(__file__).resolve().parents[1]
+CONSOLE_ENV = {"OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
 SILENCED = ("LeafSpec", "`IterableDataset` has `__len__`", "litlogger",
             "anonymous setting has no effect", "git root")
 
 
-def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "str_lightning", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
-
-
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
+def fitted(tiny_shards, tmp_path_factory):
     """A tiny run fitted with the progress bar on and two test datasets; its fit output."""
     root = tmp_path_factory.mktemp("console")
-    shards = write_tiny_shards(root / "shards")
-    config = tiny_config(shards, root / "runs", max_steps=2, steps_per_epoch=2, logger=True)
+    config = tiny_config(tiny_shards, root / "runs", max_steps=2, steps_per_epoch=2, logger=True)
     config["trainer"]["enable_progress_bar"] = True
-    config["data"]["test_datasets"] = {"toy": str(shards / "val"), "toy-dark": str(shards / "val")}
+    val = str(tiny_shards / "val")
+    config["data"]["test_datasets"] = {"toy": val, "toy-dark": val}
     config["model"]["init_args"]["eval_protocols"]["toy-dark"] = "synthetic"
     path = write_config(config, root / "config.yaml")
-    fit = run_cli("fit", "--config", str(path))
+    fit = run_command("fit", "--config", str(path), env=CONSOLE_ENV)
     assert fit.returncode == 0, fit.stderr[-3000:]
     return path, tiny_run_dir(root / "runs"), fit
 
@@ -41,7 +36,7 @@ def fitted(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tested(fitted):
     path, run_dir, _ = fitted
-    test = run_cli("test", "--config", str(path), "--ckpt_path", "best")
+    test = run_command("test", "--config", str(path), "--ckpt_path", "best", env=CONSOLE_ENV)
     assert test.returncode == 0, test.stderr[-3000:]
     return run_dir, test
 
@@ -113,7 +108,7 @@ def test_wandb_notices_are_filtered_and_others_pass():
 
 
 def test_help_lists_the_lightning_commands_with_the_others():
-    result = run_cli("--help")
+    result = run_command("--help", env=CONSOLE_ENV)
     assert result.returncode == 0
     for command in ("fit", "validate", "test", "predict", "quickstart", "body", "data", "synth",
                     "compare"):
@@ -122,7 +117,7 @@ def test_help_lists_the_lightning_commands_with_the_others():
 
 @pytest.mark.parametrize("command", ["fit", "test"])
 def test_ckpt_path_help_names_auto_and_best(command):
-    result = run_cli(command, "--help")
+    result = run_command(command, "--help", env=CONSOLE_ENV)
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     help_text = text.split("--ckpt_path CKPT_PATH", 2)[2][:400]  # after the usage line
@@ -132,7 +127,7 @@ def test_ckpt_path_help_names_auto_and_best(command):
 def test_missing_data_directory_suggests_synth_and_the_override(tmp_path):
     config = tiny_config(tmp_path / "absent", tmp_path / "runs")
     path = write_config(config, tmp_path / "config.yaml")
-    result = run_cli("fit", "--config", str(path), cwd=tmp_path)
+    result = run_command("fit", "--config", str(path), cwd=tmp_path, env=CONSOLE_ENV)
     assert result.returncode != 0
     assert "data.train_datasets[0]: " + str(tmp_path / "absent" / "train") in result.stderr
     assert "data.val_datasets.toy" in result.stderr

@@ -23,15 +23,15 @@ import random
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from cli_runners import STR_LIGHTNING_COMMAND, command_environment, run_command
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from str_lightning.runs.checkpoint_io import AtomicCheckpointIO
 from str_lightning.runs.checkpoints import CheckpointWriteError, read_checkpoint_meta
@@ -227,25 +227,14 @@ def test_control_lightning_default_io_truncates_across_file_systems(small_tmpfs,
 
 
 # ---------------------------------------------------------------------- the real CLI
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
-
-
-def cli(config: Path, *args: str, tmpdir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir)}
-    return subprocess.run([sys.executable, "-m", "str_lightning", "fit", "--config", str(config),
-                           *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
 @pytest.mark.slow
-def test_cli_fit_on_a_full_disk_fails_clearly_and_resumes(shards, small_tmpfs, tmpdir_elsewhere):
+def test_cli_fit_on_a_full_disk_fails_clearly_and_resumes(tiny_shards, small_tmpfs,
+                                                           tmpdir_elsewhere):
     root = small_tmpfs("700k")
-    config = tiny_config(shards, root, max_steps=40, steps_per_epoch=50, every_n_steps=1)
+    config = tiny_config(tiny_shards, root, max_steps=40, steps_per_epoch=50, every_n_steps=1)
     config["trainer"]["callbacks"][1]["init_args"]["save_top_k"] = -1  # keep all: fill the disk
     path = write_config(config, tmpdir_elsewhere / "full.yaml")
-    result = cli(path, tmpdir=tmpdir_elsewhere)
+    result = run_command("fit", "--config", str(path), env={"TMPDIR": str(tmpdir_elsewhere)})
     assert result.returncode != 0
     assert "was not written (No space left on device)" in result.stderr, result.stderr[-3000:]
     run = RunDirectory(tiny_run_dir(root))
@@ -257,24 +246,25 @@ def test_cli_fit_on_a_full_disk_fails_clearly_and_resumes(shards, small_tmpfs, t
 
 
 @pytest.mark.slow
-def test_cli_killed_at_random_resumes_from_a_whole_checkpoint(shards, small_tmpfs,
+def test_cli_killed_at_random_resumes_from_a_whole_checkpoint(tiny_shards, small_tmpfs,
                                                               tmpdir_elsewhere, capsys):
     """The real training process, killed while it checkpoints every step, then resumed."""
     rng = random.Random(3)
     root = small_tmpfs("64m")
-    config = tiny_config(shards, root, max_steps=100_000, steps_per_epoch=50, every_n_steps=1)
+    config = tiny_config(tiny_shards, root, max_steps=100_000, steps_per_epoch=50,
+                         every_n_steps=1)
     config["trainer"]["callbacks"][1]["init_args"]["save_top_k"] = 1  # as the experiment configs
     path = write_config(config, tmpdir_elsewhere / "long.yaml")
     run = RunDirectory(tiny_run_dir(root))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmpdir_elsewhere)}
+    env = command_environment({"TMPDIR": str(tmpdir_elsewhere)})
     kills, previous_step = 0, 0
     log = tmpdir_elsewhere / "fit.log"
     for _ in range(8):
         before = set(run.checkpoints())
         with log.open("w") as stderr:
             process = subprocess.Popen(
-                [sys.executable, "-m", "str_lightning", "fit", "--config", str(path),
-                 "--ckpt_path", "auto"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+                [*STR_LIGHTNING_COMMAND, "fit", "--config", str(path), "--ckpt_path", "auto"],
+                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 300
         while not set(run.checkpoints()) - before:  # this start saved a checkpoint of its own
             assert process.poll() is None, log.read_text()[-3000:]

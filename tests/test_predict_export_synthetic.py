@@ -15,7 +15,6 @@ from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from datamodules.schema import iterate_clips
 from str_lightning.app.cli import main
-from str_lightning.app.commands import build_parser
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.body import BodyModel
 from str_lightning.body.joints import ROOTS, SMPL24, convert_joints
@@ -28,13 +27,10 @@ BVH_TOLERANCE_M = 1e-4  # the BVH prints 1e-6 cm and 1e-6 degrees; float32 posin
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> dict:
+def run(small_synthetic_benchmark, tmp_path_factory) -> dict:
     """Synthetic small preset, a tiny STR fitted for 4 steps, its test metrics and predictions."""
     root = tmp_path_factory.mktemp("synthetic_predict")
-    data = root / "synthetic"
-    args = build_parser().parse_args(["synth", "--out", str(data), "--preset", "small", "--quiet"])
-    assert args.run(args) == 0
-
+    data = small_synthetic_benchmark
     config = tiny_config(data, root, max_steps=4, steps_per_epoch=2)
     config["model"]["init_args"].update(monitor="val/synthetic/pa_mpjpe", eval_protocols={})
     config["trainer"]["callbacks"][0]["init_args"]["monitor"] = "val/synthetic/pa_mpjpe"

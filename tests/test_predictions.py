@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from cli_runners import run_command
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from callbacks.prediction_writer import WRITER_CLASS_PATH, add_prediction_writer
 from str_lightning.outputs.predictions import (
@@ -18,8 +14,6 @@ from str_lightning.outputs.predictions import (
     read_prediction_file,
     write_prediction_file,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _frames(n: int = 4, vertices: bool = False) -> dict[str, np.ndarray]:
@@ -89,24 +83,17 @@ def test_cli_adds_a_writer_or_completes_the_configured_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_writes_every_sequence_once_like_one_process(tmp_path):
-    shards = write_tiny_shards(tmp_path / "shards")
-    config = tiny_config(shards, tmp_path, max_steps=2, steps_per_epoch=2)
-    config["data"]["predict_datasets"] = {"toy": str(shards / "val")}
+def test_ddp_writes_every_sequence_once_like_one_process(tiny_shards, tmp_path):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=2, steps_per_epoch=2)
+    config["data"]["predict_datasets"] = {"toy": str(tiny_shards / "val")}
     path = write_config(config, tmp_path / "c.yaml")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "str_lightning"]
-
-    def cli(subcommand: str, *args: str) -> None:
-        out = subprocess.run([*command, subcommand, "--config", str(path), *args], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
-        assert out.returncode == 0, out.stderr[-3000:]
-
-    cli("fit")
+    fit = run_command("fit", "--config", str(path))
+    assert fit.returncode == 0, fit.stderr[-3000:]
     predictions = tiny_run_dir(tmp_path) / "predictions" / "toy"
     results = {}
     for name, extra in (("single", []), ("ddp", ["--trainer.strategy=ddp", "--trainer.devices=2"])):
-        cli("predict", "--ckpt_path", "best", *extra)
+        predict = run_command("predict", "--config", str(path), "--ckpt_path", "best", *extra)
+        assert predict.returncode == 0, predict.stderr[-3000:]
         results[name] = {p.name: read_prediction_file(p) for p in sorted(predictions.iterdir())}
         for p in predictions.iterdir():
             p.unlink()

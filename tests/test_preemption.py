@@ -7,14 +7,14 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from cli_runners import STR_LIGHTNING_COMMAND, command_environment
 from lightning.pytorch import Callback
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from callbacks.preemption import (
     CALLBACK_CLASS_PATH,
@@ -28,11 +28,6 @@ from str_lightning.runs.signals import ignore_preemption_signals, parse_signal
 
 REPO = Path(__file__).resolve().parents[1]
 PREEMPTION = {"class_path": CALLBACK_CLASS_PATH, "init_args": {"signal": "SIGUSR1"}}
-
-
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
 
 
 def preemptible_config(shards: Path, run_root: Path, max_steps: int) -> dict:
@@ -53,11 +48,10 @@ def fit_then_signal_group(config_path: Path, run: RunDirectory,
     checkpoint exists, send ``signum`` to the whole group (as a scheduler or ``kill -- -PGID``
     does: the DataLoader worker gets it too). Returns the exit status, stderr and the newest
     step saved before the signal."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID"):
-        env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config",
-                                str(config_path)], cwd=REPO, env=env, start_new_session=True,
+    outside_slurm = command_environment(
+        {name: None for name in ("SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_ARRAY_JOB_ID")})
+    process = subprocess.Popen([*STR_LIGHTNING_COMMAND, "fit", "--config", str(config_path)],
+                               cwd=REPO, env=outside_slurm, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
@@ -89,8 +83,8 @@ def fit(config_path: Path, *callbacks: Callback) -> STRLightningCLI:
                            trainer_defaults={"callbacks": list(callbacks)})
 
 
-def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(shards, tmp_path, caplog):
-    config = preemptible_config(shards, tmp_path, max_steps=100_000)
+def test_signal_saves_stops_cleanly_and_auto_resumes_continuously(tiny_shards, tmp_path, caplog):
+    config = preemptible_config(tiny_shards, tmp_path, max_steps=100_000)
     path = write_config(config, tmp_path / "long.yaml")
     run = RunDirectory(tiny_run_dir(tmp_path))
     returncode, stderr, _ = fit_then_signal_group(path, run, signal.SIGUSR1)
@@ -155,8 +149,8 @@ def test_job_id_signal_names_and_worker_ignore(monkeypatch):
         signal.signal(signal.SIGUSR2, previous)
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_non_zero(shards, tmp_path):
-    config = preemptible_config(shards, tmp_path, max_steps=100_000)
+def test_sigterm_saves_a_checkpoint_and_exits_non_zero(tiny_shards, tmp_path):
+    config = preemptible_config(tiny_shards, tmp_path, max_steps=100_000)
     config["trainer"]["callbacks"].pop()  # the CLI adds the preemption callback itself
     path = write_config(config, tmp_path / "long.yaml")
     run = RunDirectory(tiny_run_dir(tmp_path))

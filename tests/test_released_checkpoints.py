@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_helpers import ENCODERS, tiny_config, write_config, write_tiny_shards
+from training_helpers import ENCODERS, tiny_config, write_config
 
 from datamodules.schema import iterate_clips
 from str_lightning.app.lightning_cli import STRLightningCLI
@@ -123,11 +123,6 @@ def test_only_numpy_scalars_are_allowed(tmp_path):
         torch.load(tmp_path / "p.pth.tar", weights_only=True)
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
-
-
 def reference_metrics(module: PoseShapeModule, split: Path, edge_mode: str) -> dict[str, float]:
     """The test metrics of ``module`` computed here, clip by clip (independently of the CLI)."""
     module.hparams.edge_mode = edge_mode
@@ -168,32 +163,34 @@ def shipped_config_args(variant: str, shards: Path, run_root: Path, released: Pa
 
 @pytest.mark.parametrize(("variant", "multiarray", "legacy"),
                          [("tcmr", NUMPY_1, False), ("vibe", NUMPY_2, True)])
-def test_released_file_evaluates_through_the_cli(shards, tmp_path, variant, multiarray, legacy):
+def test_released_file_evaluates_through_the_cli(tiny_shards, tmp_path, variant, multiarray,
+                                                 legacy):
     module = build_module(variant, seed=5)
     performance = np.float64(52.7) if variant == "tcmr" else np.float32(56.56)
     released = tmp_path / f"{variant}_model.pth.tar"
     save_with_numpy_names(released_layout(module, performance), released, multiarray, legacy)
 
-    cli = STRLightningCLI(args=["test", *shipped_config_args(variant, shards, tmp_path, released)])
+    cli = STRLightningCLI(args=["test", *shipped_config_args(variant, tiny_shards, tmp_path,
+                                                             released)])
     assert cli.model.hparams.edge_mode == ("tcmr" if variant == "tcmr" else "replicate")
     for key, value in module.encoder.state_dict().items():
         assert torch.equal(cli.model.encoder.state_dict()[key], value), key
     logged = {k: v.item() for k, v in cli.trainer.callback_metrics.items()}
-    expected = reference_metrics(module, shards / "val", cli.model.hparams.edge_mode)
+    expected = reference_metrics(module, tiny_shards / "val", cli.model.hparams.edge_mode)
     for name in ("mpjpe", "pa_mpjpe", "accel", "mpvpe"):
         assert logged[f"test/toy/{name}"] == pytest.approx(expected[name], rel=1e-4), name
     results = RunDirectory.of({"root": tmp_path, "project": "released", "experiment": variant}, 0).results_csv.read_text()
     assert results.startswith("dataset,") and "\ntoy," in results
     if variant == "tcmr":  # TCMR's edge rule was evaluated: the default one gives other figures
-        replicate = reference_metrics(module, shards / "val", "replicate")
+        replicate = reference_metrics(module, tiny_shards / "val", "replicate")
         assert abs(replicate["mpjpe"] - expected["mpjpe"]) > 1e-3
 
 
-def test_a_released_file_of_other_sizes_is_a_clear_error(shards, tmp_path):
+def test_a_released_file_of_other_sizes_is_a_clear_error(tiny_shards, tmp_path):
     module = build_module("tcmr", seed=1)
     released = tmp_path / "tcmr.pth.tar"
     torch.save(released_layout(module, np.float64(1.0)), released)
-    config = tiny_config(shards, tmp_path, "tcmr")
+    config = tiny_config(tiny_shards, tmp_path, "tcmr")
     config["model"]["init_args"]["regressor_hidden_size"] = 32
     with pytest.raises(ValueError, match=r"tcmr\.pth\.tar: the released regressor does not fit"):
         STRLightningCLI(args=["test", "--config", str(write_config(config, tmp_path / "c.yaml")),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+from training_helpers import tiny_config, tiny_run_dir, write_config
 
 from str_lightning.app.cli import main
 from str_lightning.app.config_errors import ConfigError
@@ -18,28 +18,24 @@ from str_lightning.runs.guards import RunRefused
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
-
-
-@pytest.fixture(scope="module")
-def str_run(shards, tmp_path_factory) -> tuple[Path, RunDirectory]:
+def str_run(tiny_shards, tmp_path_factory) -> tuple[Path, RunDirectory]:
     """A finished STR fit (2 steps): its config and its run directory."""
     root = tmp_path_factory.mktemp("runs")
-    config = write_config(tiny_config(shards, root, "str", max_steps=2, steps_per_epoch=2),
+    config = write_config(tiny_config(tiny_shards, root, "str", max_steps=2, steps_per_epoch=2),
                           root / "str.yaml")
     STRLightningCLI(args=["fit", "--config", str(config)])
     return config, RunDirectory(tiny_run_dir(root))
 
 
-def test_testing_another_models_checkpoint_is_refused(shards, str_run, tmp_path):
+def test_testing_another_models_checkpoint_is_refused(tiny_shards, str_run, tmp_path):
     _, run = str_run
-    tcmr = write_config(tiny_config(shards, tmp_path, "tcmr", experiment="tcmr"), tmp_path / "t.yaml")
+    tcmr = write_config(tiny_config(tiny_shards, tmp_path, "tcmr", experiment="tcmr"),
+                        tmp_path / "t.yaml")
     with pytest.raises(RunRefused, match=r"encoder\.class_path: checkpoint "
                        r"'str_lightning\.nets\.STREncoder', config 'str_lightning\.nets\.TCMREncoder'"):
         STRLightningCLI(args=["test", "--config", str(tcmr), "--ckpt_path", str(run.last_checkpoint)])
 
-    wider = tiny_config(shards, tmp_path, "str", experiment="wider")
+    wider = tiny_config(tiny_shards, tmp_path, "str", experiment="wider")
     wider["model"]["init_args"]["encoder"]["init_args"]["hidden_size"] = 16
     with pytest.raises(RunRefused, match=r"encoder\.init_args\.hidden_size: checkpoint 8, config 16"
                        r".*--run\.allow_model_mismatch true"):
@@ -47,9 +43,10 @@ def test_testing_another_models_checkpoint_is_refused(shards, str_run, tmp_path)
                               "--ckpt_path", str(run.last_checkpoint)])
 
 
-def test_allowed_mismatch_runs_the_checkpoints_model(shards, str_run, tmp_path):
+def test_allowed_mismatch_runs_the_checkpoints_model(tiny_shards, str_run, tmp_path):
     _, run = str_run
-    tcmr = write_config(tiny_config(shards, tmp_path, "tcmr", experiment="tcmr"), tmp_path / "t.yaml")
+    tcmr = write_config(tiny_config(tiny_shards, tmp_path, "tcmr", experiment="tcmr"),
+                        tmp_path / "t.yaml")
     with pytest.warns(UserWarning, match="running the checkpoint's model"):
         test = STRLightningCLI(args=["test", "--config", str(tcmr), "--ckpt_path",
                                      str(run.last_checkpoint), "--run.allow_model_mismatch", "true"])

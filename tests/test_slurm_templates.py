@@ -95,11 +95,10 @@ def test_ablation_array_takes_a_config_directory_and_seeds(ablation_repo):
 
 
 @pytest.mark.slow
-def test_local_sweep_trains_each_seed_and_compares_them(tmp_path):
-    from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
+def test_local_sweep_trains_each_seed_and_compares_them(tiny_shards, tmp_path):
+    from training_helpers import tiny_config, tiny_run_dir, write_config
 
-    shards = write_tiny_shards(tmp_path / "shards")
-    config = tiny_config(shards, tmp_path / "runs", experiment="sweep")
+    config = tiny_config(tiny_shards, tmp_path / "runs", experiment="sweep")
     config["trainer"]["callbacks"].append({"class_path": "callbacks.results.DatasetResultsTable"})
     config = write_config(config, tmp_path / "c.yaml")
     env = {**os.environ, "PYTHONPATH": str(SLURM_DIR.parent), "STR_SEEDS": "1 2",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -15,13 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from training_helpers import (
-    batch_fingerprints,
-    tiny_config,
-    tiny_run_dir,
-    write_config,
-    write_tiny_shards,
-)
+from cli_runners import STR_LIGHTNING_COMMAND, command_environment, run_cli_in_process, run_command
+from training_helpers import batch_fingerprints, tiny_config, tiny_run_dir, write_config
 
 from str_lightning.app.config_errors import ConfigError
 from str_lightning.app.lightning_cli import STRLightningCLI, cli_on, run_lightning
@@ -36,20 +30,10 @@ CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthe
                 for path in sorted((REPO / "configs" / folder).glob("*.yaml"))]
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory) -> Path:
-    return write_tiny_shards(tmp_path_factory.mktemp("shards"))
-
-
-def run_cli(*args: str) -> STRLightningCLI:
-    """The real CLI in-process; returns it so tests can read its trainer."""
-    return STRLightningCLI(args=list(args))
-
-
 @pytest.mark.parametrize("config", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_experiment_and_ablation_config_prints(config, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli("fit", "--config", str(config), "--print_config")
+        run_cli_in_process("fit", "--config", str(config), "--print_config")
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "class_path: str_lightning.modules." in printed and "run:" in printed
@@ -58,7 +42,7 @@ def test_every_experiment_and_ablation_config_prints(config, capsys):
 def printed_config(config: Path, capsys) -> dict:
     """The complete config the CLI would run for ``config``."""
     with pytest.raises(SystemExit):
-        run_cli("fit", "--config", str(config), "--print_config")
+        run_cli_in_process("fit", "--config", str(config), "--print_config")
     return yaml.safe_load(capsys.readouterr().out)
 
 
@@ -73,12 +57,12 @@ def test_single_frame_control_differs_from_synthetic_str_only_in_encoder_and_nam
 
 
 @pytest.mark.parametrize("variant", ["str", "tcmr", "vibe", "single_frame"])
-def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_path):
+def test_each_variant_fits_then_tests_from_its_checkpoint(variant, tiny_shards, tmp_path):
     # Lightning counts every optimizer step: VIBE-like steps generator and discriminator.
     optimizers = 2 if variant == "vibe" else 1
-    config = write_config(tiny_config(shards, tmp_path, variant, max_steps=3 * optimizers),
+    config = write_config(tiny_config(tiny_shards, tmp_path, variant, max_steps=3 * optimizers),
                           tmp_path / "c.yaml")
-    fit = run_cli("fit", "--config", str(config))
+    fit = run_cli_in_process("fit", "--config", str(config))
     assert fit.trainer.global_step == 3 * optimizers
     assert fit.trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
     last = RunDirectory(tiny_run_dir(tmp_path)).last_checkpoint
@@ -86,7 +70,7 @@ def test_each_variant_fits_then_tests_from_its_checkpoint(variant, shards, tmp_p
     state = checkpoint["state_dict"]
     assert not [k for k in state if ".body." in k or "smpl" in k]  # no SMPL buffers, ever
     assert any(k.startswith("encoder.") for k in state) and "regressor.fc1.weight" in state
-    test = run_cli("test", "--config", str(config), "--ckpt_path", str(last))
+    test = run_cli_in_process("test", "--config", str(config), "--ckpt_path", str(last))
     metrics = test.trainer.callback_metrics
     for name in ("mpjpe", "pa_mpjpe", "accel", "mpvpe"):
         assert torch.isfinite(metrics[f"test/toy/{name}"])
@@ -99,14 +83,14 @@ STR_READINGS = ("--model.init_args.encoder.init_args.supervise_frames", "all",
                 "--model.init_args.encoder.init_args.ste_time_excitation", "per_frame")
 
 
-def test_str_readings_fit_and_test_from_the_command_line(shards, tmp_path):
-    config = str(write_config(tiny_config(shards, tmp_path, max_steps=2), tmp_path / "c.yaml"))
-    fit = run_cli("fit", "--config", config, *STR_READINGS)
+def test_str_readings_fit_and_test_from_the_command_line(tiny_shards, tmp_path):
+    config = str(write_config(tiny_config(tiny_shards, tmp_path, max_steps=2), tmp_path / "c.yaml"))
+    fit = run_cli_in_process("fit", "--config", config, *STR_READINGS)
     encoder = fit.model.encoder
     assert encoder.supervise_frames == "all" and len(encoder.ttr.grus) == 3
     assert encoder.ttr.grus[0].gru.bidirectional and encoder.ste_time.excitation_mode == "per_frame"
     last = tiny_run_dir(tmp_path) / "checkpoints" / "last.ckpt"
-    test = run_cli("test", "--config", config, *STR_READINGS, "--ckpt_path", str(last))
+    test = run_cli_in_process("test", "--config", config, *STR_READINGS, "--ckpt_path", str(last))
     assert torch.isfinite(test.trainer.callback_metrics["test/toy/pa_mpjpe"])
 
 
@@ -135,52 +119,54 @@ def test_all_frame_supervision_pairs_every_prediction_with_its_frames_target():
         torch.testing.assert_close(terms[name], value, rtol=0, atol=0)
 
 
-def test_seed_names_the_run_directory_seeds_the_data_and_is_in_the_checkpoint(shards, tmp_path):
-    config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
-    fit = run_cli("fit", "--config", str(config), "--seed_everything", "5")
+def test_seed_names_the_run_directory_seeds_the_data_and_is_in_the_checkpoint(tiny_shards,
+                                                                               tmp_path):
+    config = write_config(tiny_config(tiny_shards, tmp_path), tmp_path / "c.yaml")
+    fit = run_cli_in_process("fit", "--config", str(config), "--seed_everything", "5")
     assert fit.trainer.datamodule.stream_config.seed == 5
     last = tiny_run_dir(tmp_path, seed=5) / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["ShardDataModule"]["seed"] == 5
     assert not tiny_run_dir(tmp_path, seed=0).exists()
-    default = run_cli("fit", "--config", str(config))  # the default seed: 0, never random
+    # the default seed: 0, never random
+    default = run_cli_in_process("fit", "--config", str(config))
     assert default.config.fit.seed_everything == 0 and default.trainer.datamodule.stream_config.seed == 0
     assert (tiny_run_dir(tmp_path, seed=0) / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_a_random_or_no_seed_is_refused(shards, tmp_path):
-    config = write_config(tiny_config(shards, tmp_path), tmp_path / "c.yaml")
+def test_a_random_or_no_seed_is_refused(tiny_shards, tmp_path):
+    config = write_config(tiny_config(tiny_shards, tmp_path), tmp_path / "c.yaml")
     for value in ("true", "false"):
         with pytest.raises(ConfigError) as error:
-            run_cli("fit", "--config", str(config), "--seed_everything", value)
+            run_cli_in_process("fit", "--config", str(config), "--seed_everything", value)
         assert "seed_everything must be an integer seed (it names the run directory seed<N> and " \
                f"seeds the data stream and the initial weights), got {value.title()}" in str(error.value)
 
 
-def test_test_with_best_checkpoint_reproduces_its_validation_metrics(shards, tmp_path):
-    config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
+def test_test_with_best_checkpoint_reproduces_its_validation_metrics(tiny_shards, tmp_path):
+    config = write_config(tiny_config(tiny_shards, tmp_path, max_steps=6, steps_per_epoch=2),
                           tmp_path / "c.yaml")
-    run_cli("fit", "--config", str(config))
+    run_cli_in_process("fit", "--config", str(config))
     best = Path(RunDirectory(tiny_run_dir(tmp_path)).resolve_ckpt_path("best"))
     meta = torch.load(best, map_location="cpu", weights_only=True)
     score = next(v["best_model_score"] for k, v in meta["callbacks"].items()
                  if k.startswith("ModelCheckpoint"))
-    test = run_cli("test", "--config", str(config), "--ckpt_path", "best")
+    test = run_cli_in_process("test", "--config", str(config), "--ckpt_path", "best")
     assert test.trainer.callback_metrics["test/toy/pa_mpjpe"].item() == pytest.approx(
         score.item(), abs=1e-4)
 
 
-def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
-    first = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2)
-    run_cli("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
+def test_resume_continues_step_optimizer_and_scheduler(tiny_shards, tmp_path):
+    first = tiny_config(tiny_shards, tmp_path, max_steps=4, steps_per_epoch=2)
+    run_cli_in_process("fit", "--config", str(write_config(first, tmp_path / "a.yaml")))
     run_dir = tiny_run_dir(tmp_path)
     resumed_from = RunDirectory(run_dir).newest_checkpoint()
     before = torch.load(resumed_from, map_location="cpu", weights_only=True)
     assert before["global_step"] == 4
     inode, content = resumed_from.stat().st_ino, resumed_from.read_bytes()
 
-    second = tiny_config(shards, tmp_path, max_steps=8, steps_per_epoch=2)
-    resumed = run_cli("fit", "--config", str(write_config(second, tmp_path / "b.yaml")),
+    second = tiny_config(tiny_shards, tmp_path, max_steps=8, steps_per_epoch=2)
+    resumed = run_cli_in_process("fit", "--config", str(write_config(second, tmp_path / "b.yaml")),
                       "--ckpt_path", "auto")
     assert resumed.trainer.global_step == 8
     # Lightning re-saves step 4 under the same name after resuming: the file is left alone.
@@ -197,18 +183,20 @@ def test_resume_continues_step_optimizer_and_scheduler(shards, tmp_path):
     assert after["lr_schedulers"][0]["last_epoch"] == 2
 
 
-def test_a_run_resumed_mid_epoch_trains_on_the_batches_of_the_uninterrupted_run(shards, tmp_path,
-                                                                                   caplog):
+def test_a_run_resumed_mid_epoch_trains_on_the_batches_of_the_uninterrupted_run(tiny_shards,
+                                                                                   tmp_path, caplog):
     """The training loader is resumable: resumed from a checkpoint taken in the middle of an
     epoch, the run trains on exactly the batches the uninterrupted run trains on (and Lightning
     has no reason to warn that the loader is not resumable)."""
     recorder = {"class_path": "training_helpers.BatchFingerprints"}
 
     def fit(root: Path, max_steps: int, *args: str) -> STRLightningCLI:
-        config = tiny_config(shards, root, max_steps=max_steps, steps_per_epoch=4, every_n_steps=3)
+        config = tiny_config(tiny_shards, root, max_steps=max_steps, steps_per_epoch=4,
+                             every_n_steps=3)
         config["trainer"]["callbacks"].append(recorder)
         root.mkdir(exist_ok=True)
-        return run_cli("fit", "--config", str(write_config(config, root / f"{max_steps}.yaml")), *args)
+        path = write_config(config, root / f"{max_steps}.yaml")
+        return run_cli_in_process("fit", "--config", str(path), *args)
 
     uninterrupted = batch_fingerprints(fit(tmp_path / "whole", 10))
     assert sorted(uninterrupted) == list(range(10))
@@ -233,12 +221,13 @@ def test_auto_starts_fresh_without_checkpoints(tmp_path):
     assert run.resolve_ckpt_path("some/file.ckpt") == "some/file.ckpt"
 
 
-def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
-    config = tiny_config(shards, tmp_path, max_steps=100_000, steps_per_epoch=50, every_n_steps=1)
+def test_sigkill_mid_training_resumes_from_last_checkpoint(tiny_shards, tmp_path):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=100_000, steps_per_epoch=50,
+                         every_n_steps=1)
     path = write_config(config, tmp_path / "long.yaml")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "str_lightning", "fit", "--config", str(path)],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([*STR_LIGHTNING_COMMAND, "fit", "--config", str(path)], cwd=REPO,
+                               env=command_environment(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     checkpoints = RunDirectory(tiny_run_dir(tmp_path)).checkpoint_dir
     deadline = time.monotonic() + 120
     while len(list(checkpoints.glob("step*.ckpt"))) < 5 and time.monotonic() < deadline:
@@ -257,30 +246,25 @@ def test_sigkill_mid_training_resumes_from_last_checkpoint(shards, tmp_path):
                            weights_only=True)["global_step"]
 
     config["trainer"]["max_steps"] = killed_at + 2
-    resumed = run_cli("fit", "--config", str(write_config(config, tmp_path / "resume.yaml")),
-                      "--ckpt_path", "auto")
+    resume = write_config(config, tmp_path / "resume.yaml")
+    resumed = run_cli_in_process("fit", "--config", str(resume), "--ckpt_path", "auto")
     assert resumed.trainer.global_step == killed_at + 2
     assert not run.leftover_temporaries()  # removed when the next fit starts
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_fit_and_test_like_one(shards, tmp_path):
-    config = tiny_config(shards, tmp_path, max_steps=4, steps_per_epoch=2, logger=True)
+def test_ddp_two_processes_fit_and_test_like_one(tiny_shards, tmp_path):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=4, steps_per_epoch=2, logger=True)
     path = write_config(config, tmp_path / "ddp.yaml")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     ddp = ["--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"]
-    command = [sys.executable, "-m", "str_lightning"]
-    fit = subprocess.run([*command, "fit", "--config", str(path), *ddp], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=300, check=False)
+    fit = run_command("fit", "--config", str(path), *ddp)
     assert fit.returncode == 0, fit.stderr[-3000:]
     last = RunDirectory(tiny_run_dir(tmp_path)).last_checkpoint
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
 
     results = {}
     for name, extra in (("ddp", ddp), ("single", [])):
-        out = subprocess.run([*command, "test", "--config", str(path), "--ckpt_path", str(last),
-                              *extra], cwd=REPO, env=env, capture_output=True, text=True,
-                             timeout=300, check=False)
+        out = run_command("test", "--config", str(path), "--ckpt_path", str(last), *extra)
         assert out.returncode == 0, out.stderr[-3000:]
         results[name] = read_test_metrics(tiny_run_dir(tmp_path) / "csv")
     assert results["ddp"].keys() == results["single"].keys()
@@ -300,22 +284,23 @@ def read_test_metrics(csv_root: Path) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
-def test_evaluating_untrained_weights_is_refused_unless_asked(subcommand, shards, tmp_path):
-    config = tiny_config(shards, tmp_path)
-    config["data"]["predict_datasets"] = {"toy": str(shards / "val")}
+def test_evaluating_untrained_weights_is_refused_unless_asked(subcommand, tiny_shards, tmp_path):
+    config = tiny_config(tiny_shards, tmp_path)
+    config["data"]["predict_datasets"] = {"toy": str(tiny_shards / "val")}
     path = str(write_config(config, tmp_path / "c.yaml"))
     with pytest.raises(RunRefused, match=f"{subcommand} without trained weights: .* Pass "
                                          "--ckpt_path best"):
-        run_cli(subcommand, "--config", path)
+        run_cli_in_process(subcommand, "--config", path)
     assert not tiny_run_dir(tmp_path).exists()  # refused before anything was written
     assert run_lightning([subcommand, "--config", path, "--ckpt_path", "none"]) == 0
 
 
-def test_the_test_record_names_checkpoint_step_weights_and_configuration(shards, tmp_path):
-    config = write_config(tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2),
+def test_the_test_record_names_checkpoint_step_weights_and_configuration(tiny_shards, tmp_path):
+    config = write_config(tiny_config(tiny_shards, tmp_path, max_steps=6, steps_per_epoch=2),
                           tmp_path / "c.yaml")
-    run_cli("fit", "--config", str(config))
-    run_cli("test", "--config", str(config), "--ckpt_path", "best", "--seed_everything", "0")
+    run_cli_in_process("fit", "--config", str(config))
+    run_cli_in_process("test", "--config", str(config), "--ckpt_path", "best",
+                       "--seed_everything", "0")
     run = RunDirectory(tiny_run_dir(tmp_path))
     best = Path(run.resolve_ckpt_path("best"))
     checkpoint = torch.load(best, map_location="cpu", weights_only=True)
@@ -331,31 +316,33 @@ def test_the_test_record_names_checkpoint_step_weights_and_configuration(shards,
     assert tested["model"]["init_args"]["encoder"]["class_path"] == "str_lightning.nets.STREncoder"
 
 
-def test_a_step_schedule_takes_the_run_length(shards, tmp_path):
-    config = tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2)
+def test_a_step_schedule_takes_the_run_length(tiny_shards, tmp_path):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=6, steps_per_epoch=2)
     config["model"]["init_args"].update(
         scheduler={"class_path": "torch.optim.lr_scheduler.OneCycleLR",
                    "init_args": {"max_lr": 1e-3, "pct_start": 0.3, "cycle_momentum": False}},
         scheduler_interval="step")
-    fit = run_cli("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
+    fit = run_cli_in_process("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
     scheduler = fit.trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.total_steps == 6 and scheduler.last_epoch == 6  # stepped after every step
 
 
-def test_a_schedule_too_short_for_its_warm_up_is_refused_with_the_flag_to_change(shards, tmp_path):
-    config = tiny_config(shards, tmp_path, max_steps=10, steps_per_epoch=5)
+def test_a_schedule_too_short_for_its_warm_up_is_refused_with_the_flag_to_change(tiny_shards,
+                                                                                  tmp_path):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=10, steps_per_epoch=5)
     config["model"]["init_args"].update(
         scheduler={"class_path": "torch.optim.lr_scheduler.OneCycleLR",
                    "init_args": {"max_lr": 1e-3, "pct_start": 0.1}},
         scheduler_interval="step")
     with pytest.raises(RunRefused, match=r"over 10 optimizer steps.*--trainer.max_steps"):
-        run_cli("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
+        run_cli_in_process("fit", "--config", str(write_config(config, tmp_path / "c.yaml")))
 
 
-def test_a_cli_run_by_our_own_commands_sets_their_command_line_aside(shards, tmp_path, monkeypatch):
+def test_a_cli_run_by_our_own_commands_sets_their_command_line_aside(tiny_shards, tmp_path,
+                                                                       monkeypatch):
     """``quickstart`` runs fit and test in-process: no Lightning warning about two command lines."""
     monkeypatch.setattr(sys, "argv", ["str-lightning", "quickstart"])
-    config = write_config(tiny_config(shards, tmp_path, max_steps=1, steps_per_epoch=1),
+    config = write_config(tiny_config(tiny_shards, tmp_path, max_steps=1, steps_per_epoch=1),
                           tmp_path / "c.yaml")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -364,13 +351,14 @@ def test_a_cli_run_by_our_own_commands_sets_their_command_line_aside(shards, tmp
     assert sys.argv == ["str-lightning", "quickstart"]
 
 
-def test_weight_averaging_is_trained_and_its_averaged_weights_tested(shards, tmp_path, recwarn):
-    config = tiny_config(shards, tmp_path, max_steps=6, steps_per_epoch=2)
+def test_weight_averaging_is_trained_and_its_averaged_weights_tested(tiny_shards, tmp_path,
+                                                                       recwarn):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=6, steps_per_epoch=2)
     config["trainer"]["callbacks"].append({"class_path": "lightning.pytorch.callbacks.EMAWeightAveraging",
                                            "init_args": {"decay": 0.5}})
     path = str(write_config(config, tmp_path / "c.yaml"))
-    run_cli("fit", "--config", path)
-    run_cli("test", "--config", path, "--ckpt_path", "best")
+    run_cli_in_process("fit", "--config", path)
+    run_cli_in_process("test", "--config", path, "--ckpt_path", "best")
     run = RunDirectory(tiny_run_dir(tmp_path))
     checkpoint = torch.load(run.resolve_ckpt_path("best"), map_location="cpu", weights_only=True)
     averaged, current = checkpoint["state_dict"], checkpoint["current_model_state"]

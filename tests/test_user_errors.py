@@ -10,14 +10,13 @@ a time; each case then reads its own result.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cli_runners import run_command
 from data_helpers import write_split
 
 from str_lightning.app.cli import main
@@ -28,6 +27,7 @@ from str_lightning.runs.directory import RunDirectory
 REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = str(REPO / "configs/experiment/synthetic_str.yaml")
 RUN_DIR = Path("synthetic/str/seed0")  # the recipe's run below --run.root
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,13 @@ def damaged_copy(data: Path, target: Path, damage) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    """The small synthetic benchmark, a recipe run fitted for 2 steps, and the broken inputs."""
+def world(small_synthetic_benchmark, tmp_path_factory) -> Path:
+    """The small synthetic benchmark (linked where the recipe looks for it), a recipe run fitted
+    for 2 steps, and the broken inputs."""
     root = tmp_path_factory.mktemp("mistakes")
     data = root / "data" / "synthetic"
-    assert main(["synth", "--out", str(data), "--preset", "small", "--quiet"]) == 0
+    data.parent.mkdir()
+    data.symlink_to(small_synthetic_benchmark)
     assert main(["fit", "--config", SYNTHETIC, "--run.root", str(root), "--data.root", str(data),
                  "--trainer.max_epochs", "1", "--data.steps_per_epoch", "2",
                  "--trainer.enable_progress_bar", "false"]) == 0
@@ -154,17 +156,14 @@ def world(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def results(world) -> dict[str, subprocess.CompletedProcess]:
     """Every case's command, run in its own process (two at a time)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("STR_LIGHTNING_VERBOSE", None)
 
-    def run(case: Case) -> subprocess.CompletedProcess:
+    def run_case(case: Case) -> subprocess.CompletedProcess:
         args = [arg.format(root=world) for arg in case.args]
-        return subprocess.run([sys.executable, "-m", "str_lightning", *args], check=False,
-                              capture_output=True, text=True, cwd=case.cwd.format(root=world),
-                              env=env, timeout=300)
+        return run_command(*args, cwd=case.cwd.format(root=world),
+                           env={**ONE_THREAD, "STR_LIGHTNING_VERBOSE": None})
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(CASES, pool.map(run, CASES.values())))
+        return dict(zip(CASES, pool.map(run_case, CASES.values())))
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -183,11 +182,8 @@ def test_mistake_ends_in_one_clear_message(name, results, world):
 
 def test_verbose_shows_the_traceback_of_an_anticipated_error(world):
     for flag, env in ((["--verbose", "true"], {}), ([], {"STR_LIGHTNING_VERBOSE": "1"})):
-        result = subprocess.run(
-            [sys.executable, "-m", "str_lightning", *[a.format(root=world) for a in CASES[
-                "best checkpoint of a run without one"].args], *flag],
-            check=False, capture_output=True, text=True, cwd=world,
-            env={**os.environ, "OMP_NUM_THREADS": "1", **env}, timeout=300)
+        args = [a.format(root=world) for a in CASES["best checkpoint of a run without one"].args]
+        result = run_command(*args, *flag, cwd=world, env={**ONE_THREAD, **env})
         assert result.returncode == 2
         assert "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
         assert "str-lightning: error: --ckpt_path best: no checkpoint in" in result.stderr

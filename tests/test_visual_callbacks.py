@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from training_helpers import tiny_config, tiny_run_dir, write_config, write_tiny_shards
-from wandb_helpers import pixel_spread, run_cli
+from cli_runners import run_cli_in_process
+from training_helpers import tiny_config, tiny_run_dir, write_config
+from wandb_helpers import pixel_spread
 
 from callbacks.visuals import SequenceVisuals, bone_indices, per_frame_acceleration, shown_frames
 from str_lightning.evaluation.metrics import AccelError
@@ -15,16 +16,15 @@ KINDS = ("accel", "mesh", "skeleton2d", "skeleton3d")
 
 
 @pytest.fixture(scope="module")
-def visual_run(tmp_path_factory):
+def visual_run(tiny_shards, tmp_path_factory):
     """Two validations (steps 3 and 6), pictures every 2nd: only the first one is drawn."""
     root = tmp_path_factory.mktemp("visuals")
-    config = tiny_config(write_tiny_shards(root / "shards"), root, experiment="vis", max_steps=6,
-                         logger=True)
+    config = tiny_config(tiny_shards, root, experiment="vis", max_steps=6, logger=True)
     config["trainer"]["callbacks"].append({
         "class_path": "callbacks.visuals.SequenceVisuals",
         "init_args": {"every_n_validations": 2, "num_sequences": 2, "num_frames": 3}})
     config["data"].pop("motion_dataset", None)
-    run_cli("fit", "--config", str(write_config(config, root / "vis.yaml")))
+    run_cli_in_process("fit", "--config", str(write_config(config, root / "vis.yaml")))
     return tiny_run_dir(root, "vis") / "visuals"
 
 

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from training_helpers import tiny_run_dir, write_tiny_shards
-from wandb_helpers import reporting_config, run_cli, wandb_logger_config
+from training_helpers import tiny_run_dir
+from wandb_helpers import reporting_config, run_cli_in_process_with_wandb, wandb_logger_config
 
 from callbacks.wandb_run import fill_wandb_init_args, finish_wandb, run_name, slurm_ids
 from str_lightning.reporting.results_files import read_results_csv
@@ -23,23 +23,23 @@ PRINTED_METRIC = re.compile(r"^\s*(test/\S+)\s+([-+0-9.eE]+)\s*$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
-def offline_run(tmp_path_factory):
+def offline_run(tiny_shards, tmp_path_factory):
     """fit then test of one tiny run (seed 3) with the offline W&B logger, names and group left to
     the CLI: (run dir, printed test metrics)."""
     root = tmp_path_factory.mktemp("wandb")
-    shards = write_tiny_shards(root / "shards")
     loggers = [wandb_logger_config(tags=["t1", "t2"]), CSV_LOGGER]
-    config = reporting_config(shards, root, "str", loggers, visuals={"num_sequences": 1,
-                                                                     "every_n_validations": 2},
+    config = reporting_config(tiny_shards, root, "str", loggers,
+                              visuals={"num_sequences": 1, "every_n_validations": 2},
                               seed_everything=SEED, trainer={"log_every_n_steps": 1},
                               max_steps=4, steps_per_epoch=2)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("WANDB_MODE", "offline")
         env.setenv("WANDB_SILENT", "true")
         env.setenv("SLURM_JOB_ID", "4242")
-        run_cli("fit", "--config", str(config))
-        _, printed = run_cli("test", "--config", str(config), "--ckpt_path", "best",
-                             "--verbose", "true")  # Lightning's full-precision table
+        run_cli_in_process_with_wandb("fit", "--config", str(config))
+        _, printed = run_cli_in_process_with_wandb(
+            "test", "--config", str(config), "--ckpt_path", "best",
+            "--verbose", "true")  # Lightning's full-precision table
     printed_metrics = {k: float(v) for k, v in PRINTED_METRIC.findall(printed)}
     return tiny_run_dir(root, "str", SEED), printed_metrics
 

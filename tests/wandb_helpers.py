@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from cli_runners import run_cli_in_process
 from training_helpers import tiny_config, write_config
 
 from callbacks.wandb_run import finish_wandb
@@ -44,13 +45,13 @@ def reporting_config(shards: Path, run_root: Path, experiment: str, logger: dict
     return write_config(config, run_root / f"{experiment}.yaml")
 
 
-def run_cli(*args: str) -> tuple[STRLightningCLI, str]:
-    """The real CLI in-process with the W&B run-info callback, finishing the W&B run after it;
-    returns the CLI and what it printed."""
+def run_cli_in_process_with_wandb(*args: str) -> tuple[STRLightningCLI, str]:
+    """:func:`cli_runners.run_cli_in_process`, then the W&B run finished as the command's exit
+    finishes it (so the next run starts its own); returns the CLI and what it printed."""
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
-            cli = STRLightningCLI(args=list(args))
+            cli = run_cli_in_process(*args)
     finally:
         finish_wandb()
     return cli, printed.getvalue()
