@@ -1,13 +1,16 @@
-"""The recipes in configs/: composed files equal the long files they replaced, the paper's
-training values, the table in docs/training.md, and the guards against misconfiguration."""
+"""The recipes in configs/: each prints what its expected file in tests/expected_recipes/ holds,
+the paper's training values, the table in docs/training.md, and the guards against
+misconfiguration.
+
+After a deliberate change to what a recipe prints, regenerate the expected files and review the
+diff:  python tests/test_recipes.py  (then git diff tests/expected_recipes)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-import subprocess
-import tarfile
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -30,119 +33,45 @@ from str_lightning.reporting.stats import welch_seeds_needed
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-# The commit whose configs were long, self-contained files (before they composed from a base).
-LONG_CONFIGS_COMMIT = "9d458adc8748d4240589b70e633a93a5271fec49"
-
-PAPER = {"model.init_args.body_model": "???", "model.init_args.spin_checkpoint": "???",
-         "model.init_args.edge_mode": "tcmr"}
-SYNTHETIC_SPLITS = {"data.motion_dataset": "data/synthetic/motion",  # unused by STR/TCMR-like
-                    "data.predict_datasets.synthetic": "data/synthetic/test"}  # str-lightning predict
-# last.ckpt is kept by the CLI's atomic CheckpointIO, no longer by ModelCheckpoint(save_last=link)
-ATOMIC_LAST_LINK = {"trainer.callbacks.1.init_args.save_last": None}
-ROWS = {"1_no_ttr": "use_ttr", "2_no_ste": "use_ste", "3_no_ste_time": "use_ste_time",
-        "4_no_ste_freq": "use_ste_freq", "5_no_self_integration": "use_self_integration",
-        "6_no_cross_integration": "use_cross_integration"}
+EXPECTED = REPO / "tests" / "expected_recipes"
+REGENERATE = "python tests/test_recipes.py"
 
 
-# The synthetic recipes' training schedule (configs/model/synthetic_training.yaml and the trainer
-# of synthetic_str.yaml), measured in docs/results.md: a subtree here replaces the old one whole.
-ONE_CYCLE = {"class_path": "torch.optim.lr_scheduler.OneCycleLR",
-             "init_args": {"max_lr": 2e-3, "total_steps": None, "epochs": None,
-                           "steps_per_epoch": None, "pct_start": 0.1, "anneal_strategy": "cos",
-                           "cycle_momentum": False, "base_momentum": 0.85, "max_momentum": 0.95,
-                           "div_factor": 25.0, "final_div_factor": 10000.0, "three_phase": False,
-                           "last_epoch": -1}}
-SYNTHETIC_TRAINING = {"trainer.max_epochs": 5, "data.steps_per_epoch": 400,
-                      "trainer.gradient_clip_val": 20.0, "model.init_args.optimizer.init_args.lr": 2e-3,
-                      "model.init_args.scheduler": ONE_CYCLE, "model.init_args.scheduler_interval": "step"}
-SYNTHETIC = {**SYNTHETIC_SPLITS, **SYNTHETIC_TRAINING}
+def recipe_names() -> list[str]:
+    """Every recipe: each file of configs/experiment/ and configs/ablations/ (and below)."""
+    return sorted(str(path.relative_to(CONFIGS)) for path in
+                  [*CONFIGS.glob("experiment/*.yaml"), *CONFIGS.glob("ablations/**/*.yaml")])
 
 
-def windows(datasets: int) -> dict[str, str]:
-    """Proportional mixing: every train dataset weighted by its window count."""
-    return {f"data.train_datasets.{i}.weight": "windows" for i in range(datasets)}
+def config_args(name: str) -> list[str]:
+    """The --config arguments of a recipe (its files, relative to configs/, joined by " + ")."""
+    return [arg for part in name.split(" + ") for arg in ("--config", str(CONFIGS / part))]
 
 
-SHORT_CLIPS_SKIPPED = {"data.skip_short_clips": True}  # TCMR's rule, now the default
-NO_H36M_SMPL = {"data.ignore_smpl.0": "h36m"}
+def command(name: str) -> str:
+    """The command line whose output a recipe's expected file holds."""
+    files = " ".join(f"--config configs/{part}" for part in name.split(" + "))
+    return f"str-lightning fit {files} --print_config"
 
 
-def shards(*paths: str) -> list[str]:
-    return [f"data/shards/{path}" for path in paths]
+def expected_file(name: str) -> Path:
+    """tests/expected_recipes/<the recipe's path>; for several files, the first one's path
+    without .yaml, then "+" and each further file relative to the first one's directory."""
+    first, *more = (CONFIGS / part for part in name.split(" + "))
+    if not more:
+        return EXPECTED / first.relative_to(CONFIGS)
+    return EXPECTED / first.relative_to(CONFIGS).parent / "+".join(
+        [first.stem, *(os.path.relpath(path, first.parent) for path in more)])
 
 
-def train_paths(*paths: str) -> dict[str, str]:
-    """The train splits of a mix, one by one: the file variants TCMR's configs read."""
-    return {f"data.train_datasets.{i}.path": path for i, path in enumerate(shards(*paths))}
-
-
-# the one-model-per-table mixes now read the file variants of TCMR's repr_table{4,6}_3dpw_model
-TABLE4_FILES = {**train_paths("insta/train", "3dpw/train-occ", "mpii3d/train-scale12-occ",
-                              "h36m/train-occ"),
-                "data.test_datasets.mpii3d": "data/shards/mpii3d/test-scale12", **NO_H36M_SMPL}
-TABLE6_FILES = {**train_paths("insta/train", "posetrack/train-occ", "mpii3d/train-scale12-new-occ",
-                              "h36m/train-occ"),
-                "data.test_datasets.mpii3d": "data/shards/mpii3d/test-scale12",
-                "data.test_datasets.h36m": "data/shards/h36m/test-front-tight"}
-# the ablations train on TCMR's repr_table6_mpii3d_model protocol (Table 2 is on MPI-INF-3DHP)
-TABLE6_MPII3D_FILES = {
-    **train_paths("insta/train", "posetrack/train", "mpii3d/train-scale12", "h36m/train"),
-    "data.test_datasets": {"mpii3d": "data/shards/mpii3d/test-scale12"}, **NO_H36M_SMPL}
-VIBE_FILES = {**train_paths("insta/train", "mpii3d/train-vibe"),
-              "data.motion_dataset": "data/shards/amass/train-vibe",
-              "data.val_datasets.3dpw": "data/shards/3dpw/val-vibe",
-              "data.test_datasets.3dpw": "data/shards/3dpw/test-vibe",
-              "data.test_datasets.mpii3d": "data/shards/mpii3d/test-vibe"}
-PAPER_TABLE4 = {**PAPER, **windows(4), **SHORT_CLIPS_SKIPPED, **TABLE4_FILES}
-PAPER_TABLE6 = {**PAPER, **windows(4), **SHORT_CLIPS_SKIPPED, **TABLE6_FILES}
-
-# new file -> (long file at LONG_CONFIGS_COMMIT, long data file replacing its data or None,
-#              every intended change: dotted key -> new value)
-RECIPES: dict[str, tuple[str, str | None, dict]] = {
-    "experiment/synthetic_str.yaml": ("experiment/synthetic_str.yaml", None,
-                                      {**SYNTHETIC, **SHORT_CLIPS_SKIPPED}),
-    "experiment/synthetic_tcmr.yaml": ("experiment/synthetic_tcmr.yaml", None,
-                                       {**SYNTHETIC, **SHORT_CLIPS_SKIPPED}),
-    "experiment/synthetic_vibe.yaml": (  # manual optimisation: the module clips, not the trainer
-        "experiment/synthetic_vibe.yaml", None,
-        {**SYNTHETIC_TRAINING, "data.predict_datasets.synthetic": "data/synthetic/test",
-         "trainer.gradient_clip_val": None, "model.init_args.generator_clip_norm": 20.0,
-         **SHORT_CLIPS_SKIPPED}),
-    "experiment/synthetic_str_literal_aux.yaml": (
-        "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC, "model.init_args.supervise_auxiliary": False,
-         "run.experiment": "str_literal_aux", **SHORT_CLIPS_SKIPPED}),
-    "experiment/paper_str_3dpw.yaml": ("experiment/paper_str_3dpw.yaml", None, PAPER_TABLE4),
-    "experiment/paper_str_no3dpw.yaml": (
-        "experiment/paper_str_3dpw.yaml", "data/tcmr_table6.yaml",
-        {**PAPER_TABLE6, **NO_H36M_SMPL, "run.experiment": "str_no3dpw"}),
-    "experiment/paper_str_no3dpw_literal_aux.yaml": (
-        "experiment/paper_str_3dpw.yaml", "data/tcmr_table6.yaml",
-        {**PAPER_TABLE6, **NO_H36M_SMPL, "run.experiment": "str_no3dpw_literal_aux",
-         "model.init_args.supervise_auxiliary": False}),
-    "experiment/paper_tcmr_3dpw.yaml": ("experiment/paper_tcmr_3dpw.yaml", None, PAPER_TABLE4),
-    "experiment/paper_tcmr_no3dpw.yaml": (
-        "experiment/paper_tcmr_3dpw.yaml", "data/tcmr_table6.yaml",
-        {**PAPER_TABLE6, "run.experiment": "tcmr_no3dpw"}),
-    "experiment/paper_vibe_no3dpw.yaml": (  # VIBE's mix never had 3DPW train: renamed
-        "experiment/paper_vibe_3dpw.yaml", None,
-        {**PAPER, **windows(2), "run.experiment": "vibe_no3dpw", **SHORT_CLIPS_SKIPPED,
-         **VIBE_FILES}),
-    # the ablations now train without 3DPW (TCMR's Table-6 MPI-INF-3DHP model), like Table 2
-    **{f"ablations/{row}.yaml": (f"ablations/{row}.yaml", "data/tcmr_table6.yaml",
-                                 {**PAPER, **windows(4), **SHORT_CLIPS_SKIPPED,
-                                  **TABLE6_MPII3D_FILES})
-       for row in ["0_str_full", *ROWS]},
-    "ablations/synthetic/0_str_full.yaml": (
-        "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC, "run.project": "ablations-synthetic", "run.experiment": "str_full",
-         **SHORT_CLIPS_SKIPPED}),
-    **{f"ablations/synthetic/{row}.yaml": (
-        "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC, "run.project": "ablations-synthetic", "run.experiment": row[2:],
-         f"model.init_args.encoder.init_args.{flag}": False, **SHORT_CLIPS_SKIPPED})
-       for row, flag in ROWS.items()},
-}
+# The recipes of docs/training.md's table (with PER_TEST_SET below)
+RECIPES = [
+    "experiment/synthetic_str.yaml", "experiment/synthetic_tcmr.yaml",
+    "experiment/synthetic_vibe.yaml", "experiment/synthetic_str_literal_aux.yaml",
+    "experiment/paper_str_3dpw.yaml", "experiment/paper_str_no3dpw.yaml",
+    "experiment/paper_str_no3dpw_literal_aux.yaml", "experiment/paper_tcmr_3dpw.yaml",
+    "experiment/paper_tcmr_no3dpw.yaml", "experiment/paper_vibe_no3dpw.yaml",
+    *(name for name in recipe_names() if name.startswith("ablations/"))]
 
 # TCMR's released training configs (configs/repr_*.yaml of hongsukchoi/TCMR_RELEASE at c41fdd7)
 # and the db file its loaders open for each (lib/dataset/_dataset_{2d,3d}.py ``load_db`` on
@@ -257,14 +186,21 @@ def test_per_test_set_recipes_print_tcmrs_released_config_value_by_value(name):
 
 
 @cache
-def printed(*args: str) -> dict:
-    """The config ``str-lightning fit ARGS --print_config`` prints, with data paths joined to
-    ``data.root`` (so configs with and without a root compare)."""
+def printed_text(*args: str) -> str:
+    """What ``str-lightning fit ARGS --print_config`` prints, without its first line (the
+    Lightning version)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
         STRLightningCLI(args=["fit", *args, "--print_config"])
     assert exit_info.value.code == 0, args
-    return joined_to_root(yaml.safe_load(out.getvalue()))
+    text = out.getvalue()
+    return text.split("\n", 1)[1] if text.startswith("# lightning") else text
+
+
+def printed(*args: str) -> dict:
+    """The config ``str-lightning fit ARGS --print_config`` prints, with data paths joined to
+    ``data.root`` (so configs with and without a root compare)."""
+    return joined_to_root(yaml.safe_load(printed_text(*args)))
 
 
 def joined_to_root(config: dict) -> dict:
@@ -290,34 +226,41 @@ def flat(node, prefix: str = "") -> dict:
     return {prefix[:-1]: node}
 
 
-@pytest.fixture(scope="module")
-def long_configs(tmp_path_factory) -> Path:
-    """configs/ as it was at LONG_CONFIGS_COMMIT (needs the repository's git history)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", LONG_CONFIGS_COMMIT, "configs"],
-                             capture_output=True, check=False)
-    assert archive.returncode == 0, (
-        f"cannot read commit {LONG_CONFIGS_COMMIT} (a shallow clone? fetch the history): "
-        f"{archive.stderr.decode()}")
-    root = tmp_path_factory.mktemp("long")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(root, filter="data")
-    return root / "configs"
+def differences(expected: dict, got: dict) -> list[str]:
+    """The dotted keys whose values differ, with both values."""
+    want, have, absent = flat(expected), flat(got), "(absent)"
+    return [f"{key}: expected {want.get(key, absent)!r}, prints {have.get(key, absent)!r}"
+            for key in sorted(want.keys() | have.keys())
+            if key not in want or key not in have or want[key] != have[key]]
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
-def test_composed_config_equals_the_long_file_but_for_the_listed_changes(name, long_configs):
-    long_file, long_data, changes = RECIPES[name]
-    args = ["--config", str(long_configs / long_file)]
-    if long_data:
-        args += ["--data", str(long_configs / long_data)]
-    expected = {**flat(printed(*args)), **ATOMIC_LAST_LINK}
-    for key, value in changes.items():
-        if isinstance(value, (dict, list)):  # a replaced subtree
-            expected = {k: v for k, v in expected.items() if not k.startswith(f"{key}.")}
-            expected.update(flat(value, f"{key}."))
-        else:
-            expected[key] = value
-    assert flat(printed("--config", str(CONFIGS / name))) == expected
+@pytest.mark.parametrize("name", recipe_names())
+def test_recipe_prints_its_expected_file(name):
+    path = expected_file(name)
+    assert path.is_file(), f"{name}: no expected file {path.relative_to(REPO)}; run {REGENERATE}"
+    expected = yaml.safe_load(path.read_text())
+    differing = differences(expected, yaml.safe_load(printed_text(*config_args(name))))
+    assert not differing, (
+        f"`{command(name)}` no longer prints {path.relative_to(REPO)}:\n  " + "\n  ".join(differing)
+        + f"\nIf the change is deliberate, regenerate the expected files with {REGENERATE} and "
+        "commit them with the change.")
+
+
+def test_every_expected_file_belongs_to_a_recipe():
+    stale = set(EXPECTED.rglob("*.yaml")) - {expected_file(name) for name in recipe_names()}
+    assert not stale, f"expected files of no recipe: {sorted(stale)}; run {REGENERATE}"
+
+
+def write_expected_files() -> None:
+    """tests/expected_recipes/ anew: what every recipe prints now."""
+    for old in EXPECTED.rglob("*.yaml"):
+        old.unlink()
+    for name in recipe_names():
+        path = expected_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {command(name)}\n# (written by {REGENERATE}; tests/test_recipes.py checks "
+                        f"it)\n{printed_text(*config_args(name))}")
+        print(path.relative_to(REPO))
 
 
 @pytest.mark.parametrize("name", PAPER_RECIPES)
@@ -598,3 +541,7 @@ def test_windows_and_numbers_cannot_mix_within_a_group(toy_shards):
             {"path": str(toy_shards / "train2d"), "weight": 2.0, "group": "3d"}])
     with pytest.raises(ValueError, match="weight > 0 or 'windows'"):
         ShardDataModule(train_datasets=[{"path": "x", "weight": "frames", "group": "3d"}])
+
+
+if __name__ == "__main__":
+    sys.exit(write_expected_files())
