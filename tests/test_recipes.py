@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import recipes
 from training_helpers import tiny_config, write_config, write_tiny_shards
 
 from datamodules.converters import released_file
@@ -38,9 +39,9 @@ REGENERATE = "python tests/test_recipes.py"
 
 
 def recipe_names() -> list[str]:
-    """Every recipe: each file of configs/experiment/ and configs/ablations/ (and below)."""
-    return sorted(str(path.relative_to(CONFIGS)) for path in
-                  [*CONFIGS.glob("experiment/*.yaml"), *CONFIGS.glob("ablations/**/*.yaml")])
+    """Every recipe (helpers.recipes), its files relative to configs/ joined by " + "."""
+    return sorted(" + ".join(str(path.relative_to(CONFIGS)) for path in recipe)
+                  for recipe in recipes(CONFIGS))
 
 
 def config_args(name: str) -> list[str]:
@@ -177,7 +178,7 @@ def test_per_test_set_recipes_print_tcmrs_released_config_value_by_value(name):
     model, title = PER_TEST_SET[name]
     released = in_directories({**TCMR_COMMON, **TCMR_RELEASED[title]})
     expected = released if model == "tcmr" else {**released, **PAPER_STATES}
-    ours = as_tcmr_config(printed("--config", str(CONFIGS / name)))
+    ours = as_tcmr_config(printed(*config_args(name)))
     # TCMR's loaders: windows inside videos of >= T rows (split_into_chunks), each 2D/3D group
     # a ConcatDataset (mixing in proportion to window counts), model selection on val PA-MPJPE
     assert ours.pop("skip_short_clips") and ours.pop("weights") == {"windows"}
@@ -265,7 +266,7 @@ def write_expected_files() -> None:
 
 @pytest.mark.parametrize("name", PAPER_RECIPES)
 def test_paper_recipes_print_the_papers_training_values(name):
-    config = printed("--config", str(CONFIGS / name))
+    config = printed(*config_args(name))
     model, data, trainer = config["model"]["init_args"], config["data"], config["trainer"]
     assert model["optimizer"]["class_path"] == "torch.optim.Adam"
     assert model["optimizer"]["init_args"]["lr"] == 5e-5
@@ -365,7 +366,7 @@ def docs_rows(cells: int = 12) -> dict[str, list[str]]:
 def test_docs_training_table_shows_what_print_config_prints(name):
     row = docs_rows().get(f"`{name}`")
     assert row is not None, f"docs/training.md: no row for {name}"
-    assert row == recipe_row(name, printed("--config", str(CONFIGS / name)))
+    assert row == recipe_row(name, printed(*config_args(name)))
 
 
 # ----------------------------------------------------------------------------- planning
@@ -374,7 +375,7 @@ H200_STR_STEP_S = (0.033, 0.036)  # STR at paper widths, batch 32, torch 2.11 (d
 CPU_STEP_S = {"STR": 1.93, "TCMR-like": 1.53, "VIBE-like": 0.76}  # docs/benchmarks.md
 PLANNED = sorted([*PER_TEST_SET, "experiment/paper_str_3dpw.yaml", "experiment/paper_str_no3dpw.yaml",
                   "experiment/paper_tcmr_3dpw.yaml", "experiment/paper_tcmr_no3dpw.yaml",
-                  "experiment/paper_vibe_no3dpw.yaml", "ablations/0_str_full.yaml"])
+                  "experiment/paper_vibe_no3dpw.yaml", "ablations/paper.yaml"])
 
 
 def gpu_time_row(name: str, config: dict) -> list[str]:
@@ -391,7 +392,7 @@ def gpu_time_row(name: str, config: dict) -> list[str]:
 @pytest.mark.parametrize("name", PLANNED)
 def test_docs_gpu_time_table_follows_from_the_recipe_and_the_measured_step(name):
     row = docs_rows(cells=4).get(f"`{name}`")
-    assert row == gpu_time_row(name, printed("--config", str(CONFIGS / name)))
+    assert row == gpu_time_row(name, printed(*config_args(name)))
 
 
 # The synthetic benchmark's seed spreads (docs/results.md, 3 seeds: sample SDs on test)
@@ -447,8 +448,7 @@ def target_row(name: str, config: dict) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(n for n in PLANNED if not n.startswith("ablations/")))
 def test_docs_targets_are_the_papers_table_1(name):
-    assert docs_rows(cells=3).get(f"`{name}`") == target_row(name, printed("--config",
-                                                                           str(CONFIGS / name)))
+    assert docs_rows(cells=3).get(f"`{name}`") == target_row(name, printed(*config_args(name)))
 
 
 # ----------------------------------------------------------------------------- guards
@@ -463,7 +463,7 @@ def test_paper_recipe_without_smpl_and_spin_stops_naming_both_keys():
         run_cli("fit", "--config", str(CONFIGS / "experiment/paper_str_3dpw.yaml"))
     assert "model.init_args.spin_checkpoint" in str(error.value)
     with pytest.raises(ValueError, match="requires values") as error:
-        run_cli("fit", "--config", str(CONFIGS / "ablations/2_no_ste.yaml"),
+        run_cli("fit", *config_args("ablations/paper.yaml + ablations/rows/2_no_ste.yaml"),
                 "--model.init_args.body_model", "data/body")
     assert "spin_checkpoint" in str(error.value) and "body_model" not in str(error.value)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import recipes
 from training_helpers import (
     batch_fingerprints,
     tiny_config,
@@ -32,8 +33,8 @@ from str_lightning.runs.directory import RunDirectory
 from str_lightning.runs.guards import RunRefused
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")
-                for path in sorted((REPO / "configs" / folder).glob("*.yaml"))]
+CONFIGS = REPO / "configs"
+CONFIG_FILES = recipes(CONFIGS)  # each a tuple of files given in order (ablation rows: two)
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,11 @@ def run_cli(*args: str) -> STRLightningCLI:
     return STRLightningCLI(args=list(args))
 
 
-@pytest.mark.parametrize("config", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("config", CONFIG_FILES,
+                         ids=lambda files: " + ".join(str(p.relative_to(CONFIGS)) for p in files))
 def test_every_experiment_and_ablation_config_prints(config, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli("fit", "--config", str(config), "--print_config")
+        run_cli("fit", *(arg for path in config for arg in ("--config", str(path))), "--print_config")
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "class_path: str_lightning.modules." in printed and "run:" in printed
