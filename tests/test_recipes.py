@@ -229,10 +229,17 @@ def flat(node, prefix: str = "") -> dict:
 
 def differences(expected: dict, got: dict) -> list[str]:
     """The dotted keys whose values differ, with both values."""
-    want, have, absent = flat(expected), flat(got), "(absent)"
-    return [f"{key}: expected {want.get(key, absent)!r}, prints {have.get(key, absent)!r}"
-            for key in sorted(want.keys() | have.keys())
-            if key not in want or key not in have or want[key] != have[key]]
+    want, have = flat(expected), flat(got)
+
+    def shown(values: dict, key: str) -> str:
+        return repr(values[key]) if key in values else "(absent)"
+
+    differing = [f"{key}: expected {shown(want, key)}, prints {shown(have, key)}"
+                 for key in sorted(want.keys() | have.keys())
+                 if key not in want or key not in have or want[key] != have[key]]
+    if not differing and expected != got:  # flat() lists no key of an empty list or mapping
+        differing = ["an empty list or mapping: expected and printed differ"]
+    return differing
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -262,6 +269,9 @@ def write_expected_files() -> None:
         path.write_text(f"# {command(name)}\n# (written by {REGENERATE}; tests/test_recipes.py checks "
                         f"it)\n{printed_text(*config_args(name))}")
         print(path.relative_to(REPO))
+    for directory in sorted(EXPECTED.rglob("*"), reverse=True):  # those of no recipe any more
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 @pytest.mark.parametrize("name", PAPER_RECIPES)
