@@ -9,7 +9,8 @@
 #      --dependency=afterok) reports test metrics from the best checkpoint;
 #   2. preemption: `scancel --signal=USR1` on a running training job -> hpc checkpoint saved,
 #      job requeued, resumed and completed with a continuous global step;
-#   3. ablations.sbatch as a 2-task array (rows 0 and 1) -> two run directories.
+#   3. ablations.sbatch as a 2-task array (the full model and row 1, seed 1) -> two run
+#      directories, row 1's with its component off.
 # It stops only the daemons it started (by PID) and prints a summary; exit 0 iff all passed.
 # Environment: PYTHON (an interpreter with str-lightning's dependencies; default: the repo's
 # .venv, else python3), STR_SELFTEST_KEEP=1 keeps the temporary directory.
@@ -293,25 +294,33 @@ print(min(int(r["step"]) for r in rows if r.get("train/loss")))' "$run_dir/csv/v
 }
 
 check_ablations() {
-  # Tasks 0-1 of rows x seeds (default seeds 1 2 3): row 0 with seeds 1 and 2.
+  # Tasks 0 and 3 of 7 rows x seeds 1 2 3: the full model and row 1 on top of it, both seed 1.
   local job
-  job=$(submit --job-name=selftest-ablation --array=0-1 --cpus-per-task=1 \
-        --output="$work/jobs/%x-%A_%a.out" slurm/ablations.sbatch configs/ablations/synthetic \
+  job=$(submit --job-name=selftest-ablation --array=0,3 --cpus-per-task=1 \
+        --output="$work/jobs/%x-%A_%a.out" slurm/ablations.sbatch configs/ablations/synthetic.yaml \
         --config "$work/selftest.yaml" --trainer.accelerator=cpu --trainer.max_steps=20 \
         --trainer.callbacks="[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: {save_last: true}}]")
-  log "3. ablations: array job $job, row 0 x seeds 1-2"
-  local ok=1 task state experiment last
-  experiment=$(sed -n 's/^run: *{.*experiment: *\([A-Za-z0-9_]*\)}.*/\1/p' \
-               "$(compgen -G "$repo/configs/ablations/synthetic/*.yaml" | LC_ALL=C sort | head -n 1)")
-  for task in 0 1; do
+  log "3. ablations: array job $job, rows 0 and 1 x seed 1"
+  local ok=1 task state row experiment run_dir switch made=()
+  local row_one
+  row_one=$(compgen -G "$repo/configs/ablations/rows/*.yaml" | LC_ALL=C sort | head -n 1)
+  for task in 0 3; do
+    row=$repo/configs/ablations/synthetic.yaml
+    [ "$task" = 3 ] && row=$row_one
+    experiment=$(sed -n 's/^run: *{.*experiment: *\([A-Za-z0-9_]*\)}.*/\1/p' "$row")
+    # row 1's own switch (the first use_*: false of its file) is in the run's saved config
+    switch=$(grep -o 'use_[a-z_]*: false' "$row" | head -n 1 || true)
     state=$(wait_for_job "${job}_$task" 600)
-    last=$work/runs/ablations-synthetic/$experiment/seed$((task + 1))/checkpoints/last.ckpt
-    if [ "$state" != COMPLETED ] || [ ! -f "$last" ] || [ "$(checkpoint_step "$last")" != 20 ]; then
+    run_dir=$work/runs/ablations-synthetic/$experiment/seed1
+    if [ "$state" != COMPLETED ] || [ ! -f "$run_dir/checkpoints/last.ckpt" ] \
+       || [ "$(checkpoint_step "$run_dir/checkpoints/last.ckpt")" != 20 ] \
+       || { [ -n "$switch" ] && ! grep -q "$switch" "$run_dir/cli_config.yaml"; }; then
       ok=0
-      fail "ablations: task ${job}_$task state $state, no step-20 checkpoint in ablations-synthetic/$experiment/seed$((task + 1)); see $work/jobs/selftest-ablation-${job}_$task.out"
+      fail "ablations: task ${job}_$task state $state, no step-20 checkpoint${switch:+ with $switch} in ablations-synthetic/$experiment/seed1; see $work/jobs/selftest-ablation-${job}_$task.out"
     fi
+    made+=("$experiment/seed1${switch:+ ($switch)}")
   done
-  [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0-1 -> $(cd "$work/runs/ablations-synthetic/$experiment" && ls | tr '\n' ' ')"
+  [ $ok = 1 ] && pass "ablations.sbatch: array $job tasks 0 and 3 -> ${made[*]}"
 }
 
 # ----------------------------------------------------------------------------- main

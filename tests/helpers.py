@@ -32,3 +32,14 @@ def write_random_body_dir(root: Path, seed: int = 7) -> Path:
     np.savez(root / "smpl_mean_params.npz", pose=rng.standard_normal(144),
              shape=rng.standard_normal(10), cam=np.array([0.9, 0.0, 0.0]))
     return root
+
+
+def recipes(configs: Path) -> list[tuple[Path, ...]]:
+    """Every recipe of ``configs``, as the files given in order (``--config A --config B``):
+    each file of experiment/; each benchmark file of ablations/ (Table 2's full model), alone and
+    followed by each row of ablations/rows/ (one STR component off)."""
+    benchmarks = sorted(configs.glob("ablations/*.yaml"))
+    rows = sorted(configs.glob("ablations/rows/*.yaml"))
+    return [*((path,) for path in sorted(configs.glob("experiment/*.yaml"))),
+            *(recipe for benchmark in benchmarks
+              for recipe in [(benchmark,), *((benchmark, row) for row in rows)])]

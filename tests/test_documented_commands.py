@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import recipes
 
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.runs.config_files import compose_file, required_keys
@@ -48,13 +49,17 @@ def sbatch_lines() -> list[list[str]]:
     return lines
 
 
-def configs_of(template: str, args: list[str]) -> tuple[list[Path], list[str]]:
-    """The configs one sbatch line runs and the extra arguments it passes them."""
-    if template == "slurm/ablations.sbatch":
-        directory = args[0] if args and (REPO / args[0]).is_dir() else "configs/ablations"
-        extra = args[1:] if args and (REPO / args[0]).is_dir() else args
-        return sorted((REPO / directory).glob("*.yaml")), extra
-    return [REPO / args[0]], args[1:]
+def configs_of(template: str, args: list[str]) -> tuple[list[list[str]], list[str]]:
+    """The --config arguments of each run one sbatch line makes, and the extra arguments it
+    passes them."""
+    if template == "slurm/ablations.sbatch":  # the benchmark file alone, then with each row
+        given = bool(args) and not args[0].startswith("-")
+        benchmark = REPO / (args[0] if given else "configs/ablations/paper.yaml")
+        runs = [(benchmark,), *((benchmark, row) for row in
+                                sorted(benchmark.parent.glob("rows/*.yaml")))]
+        return ([[a for path in run for a in ("--config", str(path))] for run in runs],
+                args[1:] if given else args)
+    return [["--config", str(REPO / args[0])]], args[1:]
 
 
 def printed_config(*args: str) -> dict:
@@ -76,14 +81,15 @@ def test_every_documented_sbatch_line_gives_every_required_value(line):
     configs, extra = configs_of(line[0], line[1:])
     assert configs, line
     for config in configs:
-        assert required_keys(printed_config("--config", str(config), *extra)) == [], (config, line)
+        assert required_keys(printed_config(*config, *extra)) == [], (config, line)
 
 
 def recipe_runs() -> set[tuple[str, str]]:
-    """(project, experiment) of every recipe in configs/."""
+    """(project, experiment) of every recipe in configs/ (an ablation row's experiment over its
+    benchmark file's run)."""
     runs = set()
-    for path in [*REPO.glob("configs/experiment/*.yaml"), *REPO.glob("configs/ablations/**/*.yaml")]:
-        run = compose_file(path).get("run", {})
+    for recipe in recipes(REPO / "configs"):
+        run = {key: value for path in recipe for key, value in compose_file(path)["run"].items()}
         runs.add((run.get("project"), run.get("experiment")))
     return runs
 

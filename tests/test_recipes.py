@@ -1,27 +1,30 @@
-"""The recipes in configs/: composed files equal the long files they replaced, the paper's
-training values, the table in docs/training.md, and the guards against misconfiguration."""
+"""The recipes in configs/: each prints what its expected file in tests/expected_recipes/ holds,
+the paper's training values, the table in docs/training.md, and the guards against
+misconfiguration.
+
+After a deliberate change to what a recipe prints, regenerate the expected files and review the
+diff:  python tests/test_recipes.py  (then git diff tests/expected_recipes)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-import subprocess
-import tarfile
+import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
-from training_helpers import tiny_config, write_config, write_tiny_shards
+from cli_runners import run_cli_in_process
+from helpers import recipes
+from training_helpers import tiny_config, write_config
 
 from datamodules.converters import released_file
 from datamodules.datamodule import ShardDataModule
 from datamodules.loading import rank_batch_split, window_count
 from datamodules.schema import read_manifest
 from datamodules.synthetic.card import is_synthetic_benchmark
-from datamodules.synthetic.generate import generate
-from datamodules.synthetic.presets import get_preset
 from str_lightning.app.lightning_cli import STRLightningCLI
 from str_lightning.app.main_job import synthetic_root
 from str_lightning.evaluation.metrics import METRIC_LABELS
@@ -30,119 +33,45 @@ from str_lightning.reporting.stats import welch_seeds_needed
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
-# The commit whose configs were long, self-contained files (before they composed from a base).
-LONG_CONFIGS_COMMIT = "9d458adc8748d4240589b70e633a93a5271fec49"
-
-PAPER = {"model.init_args.body_model": "???", "model.init_args.spin_checkpoint": "???",
-         "model.init_args.edge_mode": "tcmr"}
-SYNTHETIC_SPLITS = {"data.motion_dataset": "data/synthetic/motion",  # unused by STR/TCMR-like
-                    "data.predict_datasets.synthetic": "data/synthetic/test"}  # str-lightning predict
-# last.ckpt is kept by the CLI's atomic CheckpointIO, no longer by ModelCheckpoint(save_last=link)
-ATOMIC_LAST_LINK = {"trainer.callbacks.1.init_args.save_last": None}
-ROWS = {"1_no_ttr": "use_ttr", "2_no_ste": "use_ste", "3_no_ste_time": "use_ste_time",
-        "4_no_ste_freq": "use_ste_freq", "5_no_self_integration": "use_self_integration",
-        "6_no_cross_integration": "use_cross_integration"}
+EXPECTED = REPO / "tests" / "expected_recipes"
+REGENERATE = "python tests/test_recipes.py"
 
 
-# The synthetic recipes' training schedule (configs/model/synthetic_training.yaml and the trainer
-# of synthetic_str.yaml), measured in docs/results.md: a subtree here replaces the old one whole.
-ONE_CYCLE = {"class_path": "torch.optim.lr_scheduler.OneCycleLR",
-             "init_args": {"max_lr": 2e-3, "total_steps": None, "epochs": None,
-                           "steps_per_epoch": None, "pct_start": 0.1, "anneal_strategy": "cos",
-                           "cycle_momentum": False, "base_momentum": 0.85, "max_momentum": 0.95,
-                           "div_factor": 25.0, "final_div_factor": 10000.0, "three_phase": False,
-                           "last_epoch": -1}}
-SYNTHETIC_TRAINING = {"trainer.max_epochs": 5, "data.steps_per_epoch": 400,
-                      "trainer.gradient_clip_val": 20.0, "model.init_args.optimizer.init_args.lr": 2e-3,
-                      "model.init_args.scheduler": ONE_CYCLE, "model.init_args.scheduler_interval": "step"}
-SYNTHETIC = {**SYNTHETIC_SPLITS, **SYNTHETIC_TRAINING}
+def recipe_names() -> list[str]:
+    """Every recipe (helpers.recipes), its files relative to configs/ joined by " + "."""
+    return sorted(" + ".join(str(path.relative_to(CONFIGS)) for path in recipe)
+                  for recipe in recipes(CONFIGS))
 
 
-def windows(datasets: int) -> dict[str, str]:
-    """Proportional mixing: every train dataset weighted by its window count."""
-    return {f"data.train_datasets.{i}.weight": "windows" for i in range(datasets)}
+def config_args(name: str) -> list[str]:
+    """The --config arguments of a recipe (its files, relative to configs/, joined by " + ")."""
+    return [arg for part in name.split(" + ") for arg in ("--config", str(CONFIGS / part))]
 
 
-SHORT_CLIPS_SKIPPED = {"data.skip_short_clips": True}  # TCMR's rule, now the default
-NO_H36M_SMPL = {"data.ignore_smpl.0": "h36m"}
+def command(name: str) -> str:
+    """The command line whose output a recipe's expected file holds."""
+    files = " ".join(f"--config configs/{part}" for part in name.split(" + "))
+    return f"str-lightning fit {files} --print_config"
 
 
-def shards(*paths: str) -> list[str]:
-    return [f"data/shards/{path}" for path in paths]
+def expected_file(name: str) -> Path:
+    """tests/expected_recipes/<the recipe's path>; for several files, the first one's path
+    without .yaml, then "+" and each further file relative to the first one's directory."""
+    first, *more = (CONFIGS / part for part in name.split(" + "))
+    if not more:
+        return EXPECTED / first.relative_to(CONFIGS)
+    return EXPECTED / first.relative_to(CONFIGS).parent / "+".join(
+        [first.stem, *(os.path.relpath(path, first.parent) for path in more)])
 
 
-def train_paths(*paths: str) -> dict[str, str]:
-    """The train splits of a mix, one by one: the file variants TCMR's configs read."""
-    return {f"data.train_datasets.{i}.path": path for i, path in enumerate(shards(*paths))}
-
-
-# the one-model-per-table mixes now read the file variants of TCMR's repr_table{4,6}_3dpw_model
-TABLE4_FILES = {**train_paths("insta/train", "3dpw/train-occ", "mpii3d/train-scale12-occ",
-                              "h36m/train-occ"),
-                "data.test_datasets.mpii3d": "data/shards/mpii3d/test-scale12", **NO_H36M_SMPL}
-TABLE6_FILES = {**train_paths("insta/train", "posetrack/train-occ", "mpii3d/train-scale12-new-occ",
-                              "h36m/train-occ"),
-                "data.test_datasets.mpii3d": "data/shards/mpii3d/test-scale12",
-                "data.test_datasets.h36m": "data/shards/h36m/test-front-tight"}
-# the ablations train on TCMR's repr_table6_mpii3d_model protocol (Table 2 is on MPI-INF-3DHP)
-TABLE6_MPII3D_FILES = {
-    **train_paths("insta/train", "posetrack/train", "mpii3d/train-scale12", "h36m/train"),
-    "data.test_datasets": {"mpii3d": "data/shards/mpii3d/test-scale12"}, **NO_H36M_SMPL}
-VIBE_FILES = {**train_paths("insta/train", "mpii3d/train-vibe"),
-              "data.motion_dataset": "data/shards/amass/train-vibe",
-              "data.val_datasets.3dpw": "data/shards/3dpw/val-vibe",
-              "data.test_datasets.3dpw": "data/shards/3dpw/test-vibe",
-              "data.test_datasets.mpii3d": "data/shards/mpii3d/test-vibe"}
-PAPER_TABLE4 = {**PAPER, **windows(4), **SHORT_CLIPS_SKIPPED, **TABLE4_FILES}
-PAPER_TABLE6 = {**PAPER, **windows(4), **SHORT_CLIPS_SKIPPED, **TABLE6_FILES}
-
-# new file -> (long file at LONG_CONFIGS_COMMIT, long data file replacing its data or None,
-#              every intended change: dotted key -> new value)
-RECIPES: dict[str, tuple[str, str | None, dict]] = {
-    "experiment/synthetic_str.yaml": ("experiment/synthetic_str.yaml", None,
-                                      {**SYNTHETIC, **SHORT_CLIPS_SKIPPED}),
-    "experiment/synthetic_tcmr.yaml": ("experiment/synthetic_tcmr.yaml", None,
-                                       {**SYNTHETIC, **SHORT_CLIPS_SKIPPED}),
-    "experiment/synthetic_vibe.yaml": (  # manual optimisation: the module clips, not the trainer
-        "experiment/synthetic_vibe.yaml", None,
-        {**SYNTHETIC_TRAINING, "data.predict_datasets.synthetic": "data/synthetic/test",
-         "trainer.gradient_clip_val": None, "model.init_args.generator_clip_norm": 20.0,
-         **SHORT_CLIPS_SKIPPED}),
-    "experiment/synthetic_str_literal_aux.yaml": (
-        "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC, "model.init_args.supervise_auxiliary": False,
-         "run.experiment": "str_literal_aux", **SHORT_CLIPS_SKIPPED}),
-    "experiment/paper_str_3dpw.yaml": ("experiment/paper_str_3dpw.yaml", None, PAPER_TABLE4),
-    "experiment/paper_str_no3dpw.yaml": (
-        "experiment/paper_str_3dpw.yaml", "data/tcmr_table6.yaml",
-        {**PAPER_TABLE6, **NO_H36M_SMPL, "run.experiment": "str_no3dpw"}),
-    "experiment/paper_str_no3dpw_literal_aux.yaml": (
-        "experiment/paper_str_3dpw.yaml", "data/tcmr_table6.yaml",
-        {**PAPER_TABLE6, **NO_H36M_SMPL, "run.experiment": "str_no3dpw_literal_aux",
-         "model.init_args.supervise_auxiliary": False}),
-    "experiment/paper_tcmr_3dpw.yaml": ("experiment/paper_tcmr_3dpw.yaml", None, PAPER_TABLE4),
-    "experiment/paper_tcmr_no3dpw.yaml": (
-        "experiment/paper_tcmr_3dpw.yaml", "data/tcmr_table6.yaml",
-        {**PAPER_TABLE6, "run.experiment": "tcmr_no3dpw"}),
-    "experiment/paper_vibe_no3dpw.yaml": (  # VIBE's mix never had 3DPW train: renamed
-        "experiment/paper_vibe_3dpw.yaml", None,
-        {**PAPER, **windows(2), "run.experiment": "vibe_no3dpw", **SHORT_CLIPS_SKIPPED,
-         **VIBE_FILES}),
-    # the ablations now train without 3DPW (TCMR's Table-6 MPI-INF-3DHP model), like Table 2
-    **{f"ablations/{row}.yaml": (f"ablations/{row}.yaml", "data/tcmr_table6.yaml",
-                                 {**PAPER, **windows(4), **SHORT_CLIPS_SKIPPED,
-                                  **TABLE6_MPII3D_FILES})
-       for row in ["0_str_full", *ROWS]},
-    "ablations/synthetic/0_str_full.yaml": (
-        "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC, "run.project": "ablations-synthetic", "run.experiment": "str_full",
-         **SHORT_CLIPS_SKIPPED}),
-    **{f"ablations/synthetic/{row}.yaml": (
-        "experiment/synthetic_str.yaml", None,
-        {**SYNTHETIC, "run.project": "ablations-synthetic", "run.experiment": row[2:],
-         f"model.init_args.encoder.init_args.{flag}": False, **SHORT_CLIPS_SKIPPED})
-       for row, flag in ROWS.items()},
-}
+# The recipes of docs/training.md's table (with PER_TEST_SET below)
+RECIPES = [
+    "experiment/synthetic_str.yaml", "experiment/synthetic_tcmr.yaml",
+    "experiment/synthetic_vibe.yaml", "experiment/synthetic_str_literal_aux.yaml",
+    "experiment/paper_str_3dpw.yaml", "experiment/paper_str_no3dpw.yaml",
+    "experiment/paper_str_no3dpw_literal_aux.yaml", "experiment/paper_tcmr_3dpw.yaml",
+    "experiment/paper_tcmr_no3dpw.yaml", "experiment/paper_vibe_no3dpw.yaml",
+    *(name for name in recipe_names() if name.startswith("ablations/"))]
 
 # TCMR's released training configs (configs/repr_*.yaml of hongsukchoi/TCMR_RELEASE at c41fdd7)
 # and the db file its loaders open for each (lib/dataset/_dataset_{2d,3d}.py ``load_db`` on
@@ -248,7 +177,7 @@ def test_per_test_set_recipes_print_tcmrs_released_config_value_by_value(name):
     model, title = PER_TEST_SET[name]
     released = in_directories({**TCMR_COMMON, **TCMR_RELEASED[title]})
     expected = released if model == "tcmr" else {**released, **PAPER_STATES}
-    ours = as_tcmr_config(printed("--config", str(CONFIGS / name)))
+    ours = as_tcmr_config(printed(*config_args(name)))
     # TCMR's loaders: windows inside videos of >= T rows (split_into_chunks), each 2D/3D group
     # a ConcatDataset (mixing in proportion to window counts), model selection on val PA-MPJPE
     assert ours.pop("skip_short_clips") and ours.pop("weights") == {"windows"}
@@ -257,14 +186,21 @@ def test_per_test_set_recipes_print_tcmrs_released_config_value_by_value(name):
 
 
 @cache
-def printed(*args: str) -> dict:
-    """The config ``str-lightning fit ARGS --print_config`` prints, with data paths joined to
-    ``data.root`` (so configs with and without a root compare)."""
+def printed_text(*args: str) -> str:
+    """What ``str-lightning fit ARGS --print_config`` prints, without its first line (the
+    Lightning version)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
         STRLightningCLI(args=["fit", *args, "--print_config"])
     assert exit_info.value.code == 0, args
-    return joined_to_root(yaml.safe_load(out.getvalue()))
+    text = out.getvalue()
+    return text.split("\n", 1)[1] if text.startswith("# lightning") else text
+
+
+def printed(*args: str) -> dict:
+    """The config ``str-lightning fit ARGS --print_config`` prints, with data paths joined to
+    ``data.root`` (so configs with and without a root compare)."""
+    return joined_to_root(yaml.safe_load(printed_text(*args)))
 
 
 def joined_to_root(config: dict) -> dict:
@@ -290,39 +226,56 @@ def flat(node, prefix: str = "") -> dict:
     return {prefix[:-1]: node}
 
 
-@pytest.fixture(scope="module")
-def long_configs(tmp_path_factory) -> Path:
-    """configs/ as it was at LONG_CONFIGS_COMMIT (needs the repository's git history)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", LONG_CONFIGS_COMMIT, "configs"],
-                             capture_output=True, check=False)
-    assert archive.returncode == 0, (
-        f"cannot read commit {LONG_CONFIGS_COMMIT} (a shallow clone? fetch the history): "
-        f"{archive.stderr.decode()}")
-    root = tmp_path_factory.mktemp("long")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(root, filter="data")
-    return root / "configs"
+def differences(expected: dict, got: dict) -> list[str]:
+    """The dotted keys whose values differ, with both values."""
+    want, have = flat(expected), flat(got)
+
+    def shown(values: dict, key: str) -> str:
+        return repr(values[key]) if key in values else "(absent)"
+
+    differing = [f"{key}: expected {shown(want, key)}, prints {shown(have, key)}"
+                 for key in sorted(want.keys() | have.keys())
+                 if key not in want or key not in have or want[key] != have[key]]
+    if not differing and expected != got:  # flat() lists no key of an empty list or mapping
+        differing = ["an empty list or mapping: expected and printed differ"]
+    return differing
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
-def test_composed_config_equals_the_long_file_but_for_the_listed_changes(name, long_configs):
-    long_file, long_data, changes = RECIPES[name]
-    args = ["--config", str(long_configs / long_file)]
-    if long_data:
-        args += ["--data", str(long_configs / long_data)]
-    expected = {**flat(printed(*args)), **ATOMIC_LAST_LINK}
-    for key, value in changes.items():
-        if isinstance(value, (dict, list)):  # a replaced subtree
-            expected = {k: v for k, v in expected.items() if not k.startswith(f"{key}.")}
-            expected.update(flat(value, f"{key}."))
-        else:
-            expected[key] = value
-    assert flat(printed("--config", str(CONFIGS / name))) == expected
+@pytest.mark.parametrize("name", recipe_names())
+def test_recipe_prints_its_expected_file(name):
+    path = expected_file(name)
+    assert path.is_file(), f"{name}: no expected file {path.relative_to(REPO)}; run {REGENERATE}"
+    expected = yaml.safe_load(path.read_text())
+    differing = differences(expected, yaml.safe_load(printed_text(*config_args(name))))
+    assert not differing, (
+        f"`{command(name)}` no longer prints {path.relative_to(REPO)}:\n  " + "\n  ".join(differing)
+        + f"\nIf the change is deliberate, regenerate the expected files with {REGENERATE} and "
+        "commit them with the change.")
+
+
+def test_every_expected_file_belongs_to_a_recipe():
+    stale = set(EXPECTED.rglob("*.yaml")) - {expected_file(name) for name in recipe_names()}
+    assert not stale, f"expected files of no recipe: {sorted(stale)}; run {REGENERATE}"
+
+
+def write_expected_files() -> None:
+    """tests/expected_recipes/ anew: what every recipe prints now."""
+    for old in EXPECTED.rglob("*.yaml"):
+        old.unlink()
+    for name in recipe_names():
+        path = expected_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {command(name)}\n# (written by {REGENERATE}; tests/test_recipes.py checks "
+                        f"it)\n{printed_text(*config_args(name))}")
+        print(path.relative_to(REPO))
+    for directory in sorted(EXPECTED.rglob("*"), reverse=True):  # those of no recipe any more
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 @pytest.mark.parametrize("name", PAPER_RECIPES)
 def test_paper_recipes_print_the_papers_training_values(name):
-    config = printed("--config", str(CONFIGS / name))
+    config = printed(*config_args(name))
     model, data, trainer = config["model"]["init_args"], config["data"], config["trainer"]
     assert model["optimizer"]["class_path"] == "torch.optim.Adam"
     assert model["optimizer"]["init_args"]["lr"] == 5e-5
@@ -422,7 +375,7 @@ def docs_rows(cells: int = 12) -> dict[str, list[str]]:
 def test_docs_training_table_shows_what_print_config_prints(name):
     row = docs_rows().get(f"`{name}`")
     assert row is not None, f"docs/training.md: no row for {name}"
-    assert row == recipe_row(name, printed("--config", str(CONFIGS / name)))
+    assert row == recipe_row(name, printed(*config_args(name)))
 
 
 # ----------------------------------------------------------------------------- planning
@@ -431,7 +384,7 @@ H200_STR_STEP_S = (0.033, 0.036)  # STR at paper widths, batch 32, torch 2.11 (d
 CPU_STEP_S = {"STR": 1.93, "TCMR-like": 1.53, "VIBE-like": 0.76}  # docs/benchmarks.md
 PLANNED = sorted([*PER_TEST_SET, "experiment/paper_str_3dpw.yaml", "experiment/paper_str_no3dpw.yaml",
                   "experiment/paper_tcmr_3dpw.yaml", "experiment/paper_tcmr_no3dpw.yaml",
-                  "experiment/paper_vibe_no3dpw.yaml", "ablations/0_str_full.yaml"])
+                  "experiment/paper_vibe_no3dpw.yaml", "ablations/paper.yaml"])
 
 
 def gpu_time_row(name: str, config: dict) -> list[str]:
@@ -448,7 +401,7 @@ def gpu_time_row(name: str, config: dict) -> list[str]:
 @pytest.mark.parametrize("name", PLANNED)
 def test_docs_gpu_time_table_follows_from_the_recipe_and_the_measured_step(name):
     row = docs_rows(cells=4).get(f"`{name}`")
-    assert row == gpu_time_row(name, printed("--config", str(CONFIGS / name)))
+    assert row == gpu_time_row(name, printed(*config_args(name)))
 
 
 # The synthetic benchmark's seed spreads (docs/results.md, 3 seeds: sample SDs on test)
@@ -504,69 +457,52 @@ def target_row(name: str, config: dict) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(n for n in PLANNED if not n.startswith("ablations/")))
 def test_docs_targets_are_the_papers_table_1(name):
-    assert docs_rows(cells=3).get(f"`{name}`") == target_row(name, printed("--config",
-                                                                           str(CONFIGS / name)))
+    assert docs_rows(cells=3).get(f"`{name}`") == target_row(name, printed(*config_args(name)))
 
 
 # ----------------------------------------------------------------------------- guards
 
 
-def run_cli(*args: str) -> STRLightningCLI:
-    return STRLightningCLI(args=list(args))
-
-
 def test_paper_recipe_without_smpl_and_spin_stops_naming_both_keys():
     with pytest.raises(ValueError, match="model.init_args.body_model") as error:
-        run_cli("fit", "--config", str(CONFIGS / "experiment/paper_str_3dpw.yaml"))
+        run_cli_in_process("fit", "--config", str(CONFIGS / "experiment/paper_str_3dpw.yaml"))
     assert "model.init_args.spin_checkpoint" in str(error.value)
     with pytest.raises(ValueError, match="requires values") as error:
-        run_cli("fit", "--config", str(CONFIGS / "ablations/2_no_ste.yaml"),
+        run_cli_in_process("fit", *config_args("ablations/paper.yaml + ablations/rows/2_no_ste.yaml"),
                 "--model.init_args.body_model", "data/body")
     assert "spin_checkpoint" in str(error.value) and "body_model" not in str(error.value)
 
 
-@pytest.fixture(scope="module")
-def small_synthetic(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic") / "synthetic"
-    generate(root, get_preset("small"), 0, overwrite=True, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def toy_shards(tmp_path_factory) -> Path:
-    return write_tiny_shards(tmp_path_factory.mktemp("toy"))
-
-
-def test_mannequin_on_data_that_is_not_the_synthetic_benchmark_is_refused(toy_shards, tmp_path):
-    config = tiny_config(toy_shards, tmp_path, max_steps=1)
+def test_mannequin_on_data_that_is_not_the_synthetic_benchmark_is_refused(tiny_shards, tmp_path):
+    config = tiny_config(tiny_shards, tmp_path, max_steps=1)
     del config["model"]["init_args"]["allow_mannequin_on_real_data"]
     path = write_config(config, tmp_path / "c.yaml")
     for stage in (["fit"], ["test", "--ckpt_path", "none"]):
         with pytest.raises(ValueError, match="not the synthetic benchmark") as error:
-            run_cli(*stage, "--config", str(path))
-        assert str(toy_shards / "val") in str(error.value)
+            run_cli_in_process(*stage, "--config", str(path))
+        assert str(tiny_shards / "val") in str(error.value)
         assert "allow_mannequin_on_real_data true" in str(error.value)
-    allowed = run_cli("fit", "--config", str(path),
+    allowed = run_cli_in_process("fit", "--config", str(path),
                       "--model.init_args.allow_mannequin_on_real_data", "true")
     assert allowed.trainer.global_step == 1
 
 
-def test_synthetic_benchmark_is_recognised_by_its_card_and_manifest(small_synthetic, tmp_path):
-    assert all(is_synthetic_benchmark(small_synthetic / split)
+def test_synthetic_benchmark_is_recognised_by_its_card_and_manifest(small_synthetic_benchmark, tmp_path):
+    assert all(is_synthetic_benchmark(small_synthetic_benchmark / split)
                for split in ("train", "train-2d", "val", "test", "test-dark", "motion"))
     impostor = tmp_path / "copy"  # the same shards without the benchmark's card
     impostor.mkdir()
-    (impostor / "val").symlink_to(small_synthetic / "val")
+    (impostor / "val").symlink_to(small_synthetic_benchmark / "val")
     assert not is_synthetic_benchmark(impostor / "val")
 
 
-def test_synthetic_recipe_trains_on_a_moved_data_root(small_synthetic, tmp_path):
-    cli = run_cli("fit", "--config", str(CONFIGS / "experiment/synthetic_str.yaml"),
-                  "--data.root", str(small_synthetic), "--run.root", str(tmp_path),
+def test_synthetic_recipe_trains_on_a_moved_data_root(small_synthetic_benchmark, tmp_path):
+    cli = run_cli_in_process("fit", "--config", str(CONFIGS / "experiment/synthetic_str.yaml"),
+                  "--data.root", str(small_synthetic_benchmark), "--run.root", str(tmp_path),
                   "--trainer.max_steps", "2",
                   "--trainer.enable_progress_bar", "false", "--data.num_workers", "0")
     assert cli.trainer.global_step == 2
-    assert cli.datamodule.val_datasets == {"synthetic": str(small_synthetic / "val")}
+    assert cli.datamodule.val_datasets == {"synthetic": str(small_synthetic_benchmark / "val")}
     assert synthetic_root(CONFIGS / "experiment/synthetic_str.yaml") == Path("data/synthetic")
 
 
@@ -578,8 +514,8 @@ def test_root_joins_relative_split_paths_only(tmp_path):
     assert data.motion_dataset == str(tmp_path / "m")
 
 
-def test_windows_weights_are_each_splits_window_count(toy_shards):
-    train, train2d = toy_shards / "train", toy_shards / "train2d"
+def test_windows_weights_are_each_splits_window_count(tiny_shards):
+    train, train2d = tiny_shards / "train", tiny_shards / "train2d"
     data = ShardDataModule(
         train_datasets=[{"path": str(train), "weight": "windows", "group": "3d"},
                         {"path": str(train2d), "weight": "windows", "group": "2d"}],
@@ -591,10 +527,14 @@ def test_windows_weights_are_each_splits_window_count(toy_shards):
     assert window_count(read_manifest(train), 41, 1) == 10  # shorter clips have none
 
 
-def test_windows_and_numbers_cannot_mix_within_a_group(toy_shards):
+def test_windows_and_numbers_cannot_mix_within_a_group(tiny_shards):
     with pytest.raises(ValueError, match="all numbers or all 'windows'"):
         ShardDataModule(train_datasets=[
-            {"path": str(toy_shards / "train"), "weight": "windows", "group": "3d"},
-            {"path": str(toy_shards / "train2d"), "weight": 2.0, "group": "3d"}])
+            {"path": str(tiny_shards / "train"), "weight": "windows", "group": "3d"},
+            {"path": str(tiny_shards / "train2d"), "weight": 2.0, "group": "3d"}])
     with pytest.raises(ValueError, match="weight > 0 or 'windows'"):
         ShardDataModule(train_datasets=[{"path": "x", "weight": "frames", "group": "3d"}])
+
+
+if __name__ == "__main__":
+    sys.exit(write_expected_files())

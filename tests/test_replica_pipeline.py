@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import write_random_body_dir
+from helpers import recipes, write_random_body_dir
 from replicas import LENGTHS, write_db_replica, write_released_checkpoint, write_spin_checkpoint
 
 from datamodules.converters import REPORT_NAME, files_for_directory
@@ -54,8 +54,8 @@ RELEASE_OF = {
        for m in ("str", "tcmr") for t in ("3dpw", "no3dpw")},
     "experiment/paper_str_no3dpw_literal_aux.yaml": "tcmr_table6_3dpw_test.pth.tar",
     "experiment/paper_vibe_no3dpw.yaml": "vibe_model_wo_3dpw.pth.tar",
-    **{f"ablations/{p.name}": "tcmr_table6_mpii3d_test.pth.tar"
-       for p in sorted((CONFIGS / "ablations").glob("*.yaml"))},
+    **{" + ".join(str(p.relative_to(CONFIGS)) for p in recipe): "tcmr_table6_mpii3d_test.pth.tar"
+       for recipe in recipes(CONFIGS) if recipe[0] == CONFIGS / "ablations/paper.yaml"},
 }
 FAST = "experiment/paper_str_table6_mpii3d.yaml"
 
@@ -125,6 +125,12 @@ def model_arguments(config: dict) -> list[str]:
     return args
 
 
+def stacked(command: list[str], files: list[str]) -> list[str]:
+    """``command`` with ``--config FILE`` of each further file right after the first one's."""
+    after = command.index(files[0]) + 1
+    return [*command[:after], *(a for f in files[1:] for a in ("--config", f)), *command[after:]]
+
+
 def released_replica(release: str, licensed: dict[str, Path]) -> Path:
     """A released checkpoint of ``release``'s method at the tiny widths."""
     path = licensed["downloads"] / "pretrained" / release
@@ -139,16 +145,29 @@ def released_replica(release: str, licensed: dict[str, Path]) -> Path:
     return path
 
 
+def merged(base: dict, override: dict) -> dict:
+    """``override`` over ``base`` key by key, as a later --config file goes over an earlier one."""
+    return {**base, **{key: merged(base[key], value) if isinstance(value, dict)
+                       and isinstance(base.get(key), dict) else value
+                       for key, value in override.items()}}
+
+
 def run_recipe(name: str, licensed: dict[str, Path], capsys) -> None:
-    config = compose_file(CONFIGS / name)
+    """``name``: the recipe's files below configs/, joined by " + " (an ablation row: the
+    benchmark file, then the row)."""
+    files = [str(CONFIGS / part) for part in name.split(" + ")]
+    config = {}
+    for path in files:
+        config = merged(config, compose_file(path))
     for directory in split_directories(config):
         checked = convert_and_check(directory, licensed, capsys)
         counts = tuple(map(int, SHORT_CLIPS.search(checked).groups()))
         assert counts == (1, len(LENGTHS), 10, sum(LENGTHS)), (directory, checked)
 
     # docs/training.md, "Running a recipe": fit and test, with this recipe and the replicas
-    fit, test = (with_replicas(c, licensed, **{DOCUMENTED_CONFIG: str(CONFIGS / name)})
+    fit, test = (with_replicas(c, licensed, **{DOCUMENTED_CONFIG: files[0]})
                  for c in documented_commands("training.md", "### Running a recipe"))
+    fit, test = (stacked(c, files) for c in (fit, test))
     assert fit[:1] == ["fit"] and test[:1] == ["test"] and "best" in test
     on_replicas = ["--data.root", str(licensed["shards"]), "--run.root", str(licensed["runs"]),
                    "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
@@ -204,6 +223,7 @@ def test_every_paper_recipe_runs_from_the_replicas_to_the_published_numbers(name
 
 
 def test_every_paper_recipe_is_covered():
-    recipes = {str(p.relative_to(CONFIGS)) for p in [*CONFIGS.glob("experiment/paper_*.yaml"),
-                                                     *CONFIGS.glob("ablations/*.yaml")]}
-    assert recipes == set(RELEASE_OF)
+    paper = {" + ".join(str(p.relative_to(CONFIGS)) for p in recipe) for recipe in recipes(CONFIGS)
+             if recipe[0].match("experiment/paper_*.yaml")
+             or recipe[0] == CONFIGS / "ablations/paper.yaml"}
+    assert paper == set(RELEASE_OF)

@@ -54,17 +54,24 @@ def run_ablations(repo: Path, *args: str, **env: str) -> subprocess.CompletedPro
 
 @pytest.fixture
 def ablation_repo(tmp_path) -> Path:
-    """Seven rows in configs/ablations (written out of order) and a train.sbatch that echoes."""
+    """Two benchmark files and six rows in configs/ablations (written out of order), and a
+    train.sbatch and test.sbatch that echo."""
     (tmp_path / "slurm").mkdir()
     for stage in ("train", "test"):
         (tmp_path / "slurm" / f"{stage}.sbatch").write_text(f'echo "{stage}.sbatch $*"\n')
-    rows = tmp_path / "configs" / "ablations"
-    rows.mkdir(parents=True)
-    for index in (3, 0, 6, 1, 5, 2, 4):
-        (rows / f"{index}_row.yaml").write_text("{}\n")
-    (rows / "synthetic").mkdir()
-    (rows / "synthetic" / "0_str.yaml").write_text("{}\n")
+    ablations = tmp_path / "configs" / "ablations"
+    (ablations / "rows").mkdir(parents=True)
+    for benchmark in ("paper", "synthetic"):
+        (ablations / f"{benchmark}.yaml").write_text("{}\n")
+    for index in (3, 6, 1, 5, 2, 4):
+        (ablations / "rows" / f"{index}_row.yaml").write_text("{}\n")
     return tmp_path
+
+
+def ablation_args(benchmark: str, row: int) -> str:
+    """The config arguments of an ablation row: the benchmark file, then the row's file."""
+    return f"configs/ablations/{benchmark}.yaml" + (
+        f" --config configs/ablations/rows/{row}_row.yaml" if row else "")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -75,23 +82,60 @@ def test_ablation_array_runs_every_row_with_every_seed_once(ablation_repo):
                                SLURM_ARRAY_TASK_ID=str(task))
         assert result.returncode == 0, result.stderr
         runs.append(result.stdout.splitlines()[-1])
-    expected = [f"train.sbatch configs/ablations/{row}_row.yaml --seed_everything {seed} "
+    expected = [f"train.sbatch {ablation_args('paper', row)} --seed_everything {seed} "
                 "--trainer.max_epochs=2" for row in range(7) for seed in (1, 2, 3)]
     assert runs == expected
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_ablation_array_takes_a_config_directory_and_seeds(ablation_repo):
-    result = run_ablations(ablation_repo, "configs/ablations/synthetic", SLURM_ARRAY_TASK_ID="1",
-                           STR_SEEDS="7 8")
-    assert result.stdout.splitlines()[-1] == ("train.sbatch configs/ablations/synthetic/0_str.yaml "
-                                              "--seed_everything 8")
+def test_ablation_array_takes_a_benchmark_file_and_seeds(ablation_repo):
+    result = run_ablations(ablation_repo, "configs/ablations/synthetic.yaml",
+                           SLURM_ARRAY_TASK_ID="1", STR_SEEDS="7 8")
+    assert result.stdout.splitlines() == [
+        "ablations.sbatch: array task 1 of 14 -> train configs/ablations/synthetic.yaml, seed 8",
+        "train.sbatch configs/ablations/synthetic.yaml --seed_everything 8"]
+    row = run_ablations(ablation_repo, "configs/ablations/synthetic.yaml", "--x=1",
+                        SLURM_ARRAY_TASK_ID="5", STR_SEEDS="7 8")
+    assert row.stdout.splitlines() == [
+        ("ablations.sbatch: array task 5 of 14 -> train configs/ablations/synthetic.yaml + "
+         "configs/ablations/rows/2_row.yaml, seed 8"),
+        f"train.sbatch {ablation_args('synthetic', 2)} --seed_everything 8 --x=1"]
     tested = run_ablations(ablation_repo, SLURM_ARRAY_TASK_ID="20", STR_STAGE="test")
-    assert tested.stdout.splitlines()[-1] == "test.sbatch configs/ablations/6_row.yaml --seed_everything 3"
+    assert tested.stdout.splitlines()[-1] == (f"test.sbatch {ablation_args('paper', 6)} "
+                                              "--seed_everything 3")
     beyond = run_ablations(ablation_repo, SLURM_ARRAY_TASK_ID="21")
     assert beyond.returncode == 2 and "only 21 tasks (7 rows x 3 seeds); use --array=0-20" in beyond.stderr
-    not_array = run_ablations(ablation_repo, "configs/ablations")
+    missing = run_ablations(ablation_repo, "configs/ablations/other.yaml", SLURM_ARRAY_TASK_ID="0")
+    assert missing.returncode == 2 and "configs/ablations/other.yaml not found" in missing.stderr
+    not_array = run_ablations(ablation_repo, "configs/ablations/paper.yaml")
     assert not_array.returncode == 2 and "sbatch --array=0-20" in not_array.stderr
+    assert not_array.stdout.split(":", 2)[2].split() == [
+        "configs/ablations/paper.yaml", *(f"configs/ablations/rows/{row}_row.yaml"
+                                          for row in range(1, 7))]
+
+
+FAKE_CLI = '#!/usr/bin/env bash\necho "$*" >> "$(dirname "$0")/calls"\n'  # records each command
+FAKE_PYTHON = "#!/usr/bin/env bash\ncat > /dev/null\necho runs/p/e/seed1\n"  # a run directory
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_local_sweep_runs_a_benchmark_file_and_each_row_on_it(ablation_repo):
+    fakes = {}
+    for name, text in (("str-lightning", FAKE_CLI), ("python", FAKE_PYTHON)):
+        fakes[name] = ablation_repo / f"fake-{name}"
+        fakes[name].write_text(text)
+        fakes[name].chmod(0o755)
+    env = {**os.environ, "STR_SEEDS": "1", "STR_LIGHTNING": str(fakes["str-lightning"]),
+           "STR_PYTHON": str(fakes["python"])}
+    result = subprocess.run(["bash", str(SLURM_DIR / "local_sweep.sh"), "out.md", "--ablations",
+                             "configs/ablations/synthetic.yaml", "--", "--x=1"],
+                            cwd=ablation_repo, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    calls = (ablation_repo / "calls").read_text().splitlines()
+    assert [c for c in calls if c.startswith("fit") and "--print_config" not in c] == [
+        f"fit --config {ablation_args('synthetic', row)} --seed_everything 1 --ckpt_path auto --x=1"
+        for row in range(7)]
+    assert calls[-1] == "compare " + " ".join(["runs/p/e/seed1"] * 7) + " --out out.md"
 
 
 @pytest.mark.slow

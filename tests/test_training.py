@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from cli_runners import STR_LIGHTNING_COMMAND, command_environment, run_cli_in_process, run_command
+from helpers import recipes
 from training_helpers import batch_fingerprints, tiny_config, tiny_run_dir, write_config
 
 from str_lightning.app.config_errors import ConfigError
@@ -26,14 +27,16 @@ from str_lightning.runs.directory import RunDirectory
 from str_lightning.runs.guards import RunRefused
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_FILES = [path for folder in ("experiment", "ablations", "ablations/synthetic")
-                for path in sorted((REPO / "configs" / folder).glob("*.yaml"))]
+CONFIGS = REPO / "configs"
+CONFIG_FILES = recipes(CONFIGS)  # each a tuple of files given in order (ablation rows: two)
 
 
-@pytest.mark.parametrize("config", CONFIG_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("config", CONFIG_FILES,
+                         ids=lambda files: " + ".join(str(p.relative_to(CONFIGS)) for p in files))
 def test_every_experiment_and_ablation_config_prints(config, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli_in_process("fit", "--config", str(config), "--print_config")
+        run_cli_in_process("fit", *(arg for path in config for arg in ("--config", str(path))),
+                           "--print_config")
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "class_path: str_lightning.modules." in printed and "run:" in printed

@@ -42,7 +42,9 @@ STR_TABLE1: dict[str, dict[str, Figures]] = {
     "VIBE w/o 3DPW": {"3dpw": _row(93.5, 56.5, 113.4, 27.1), "mpii3d": _no_mpvpe(97.7, 63.4, 29.0),
                       "h36m": _no_mpvpe(65.9, 41.5, 18.3)},
 }
-# STR paper, Table 2 (MPI-INF-3DHP): configs/ablations/<row>.yaml -> PA-MPJPE, Accel
+# STR paper, Table 2 (MPI-INF-3DHP), by row -> PA-MPJPE, Accel. Row 0 is
+# configs/ablations/paper.yaml, row <n>_<name> that file with configs/ablations/rows/<n>_<name>.yaml
+# stacked on it.
 STR_TABLE2: dict[str, Figures] = {
     "0_str_full": {"pa_mpjpe": 61.6, "accel": 8.4},
     "1_no_ttr": {"pa_mpjpe": 61.9, "accel": 8.7},
