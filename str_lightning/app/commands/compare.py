@@ -32,7 +32,7 @@ from str_lightning.reporting.tables import build_table, push_to_wandb, to_markdo
 
 def add_compare_command(commands: Commands) -> None:
     compare = add_command(
-        commands, "compare", run_compare,
+        commands, "compare", _run_compare,
         help="compare the test results of runs over seeds as in the paper's tables",
         description="Read the test record of local run directories (results/test_results.csv "
         "and results/test_config.yaml, written by every `str-lightning test`; no network needed), "
@@ -69,7 +69,7 @@ def add_compare_command(commands: Commands) -> None:
     compare.add_argument("--wandb-project", default="str-lightning-compare")
 
 
-def run_compare(args: argparse.Namespace) -> int:
+def _run_compare(args: argparse.Namespace) -> int:
     """Print the Markdown tables and write the report files."""
     try:
         groups = load_groups(args.run_dirs, args.names, args.source)

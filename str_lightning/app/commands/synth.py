@@ -12,7 +12,7 @@ from str_lightning.app.commands.arguments import Commands, add_command, non_nega
 
 def add_synth_command(commands: Commands) -> None:
     synth = add_command(
-        commands, "synth", run_synth,
+        commands, "synth", _run_synth,
         help="generate the synthetic benchmark (the embedded default dataset)",
         description="Generate the synthetic video pose-and-shape benchmark into DIR: procedural "
         "motions in SMPL pose space posed on the built-in mannequin, crop cameras, 2D/3D "
@@ -36,7 +36,7 @@ def add_synth_command(commands: Commands) -> None:
     synth.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def run_synth(args: argparse.Namespace) -> int:
+def _run_synth(args: argparse.Namespace) -> int:
     """Generate the dataset; print one line per split directory and the total time."""
     from datamodules.synthetic.generate import generate
 
