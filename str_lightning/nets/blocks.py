@@ -9,6 +9,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from str_lightning.nets.gru import GRU
+
 
 class GRUBlock(nn.Module):
     """GRU, ReLU, Linear(hidden_size, feature_dim): ``(B, L, D) -> (B, L, D)``.
@@ -21,7 +23,7 @@ class GRUBlock(nn.Module):
     def __init__(self, feature_dim: int = 2048, hidden_size: int = 1024, num_layers: int = 2,
                  bidirectional: bool = False):
         super().__init__()
-        self.gru = nn.GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True,
+        self.gru = GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True,
                           bidirectional=bidirectional)
         self.linear = nn.Linear((1 + bidirectional) * hidden_size, feature_dim)
 

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from str_lightning.nets.blocks import Integration
+from str_lightning.nets.gru import GRU
 from str_lightning.nets.interface import (
     EncoderOutput,
     check_middle_window_length,
@@ -39,10 +40,10 @@ class TCMREncoder(nn.Module):
         check_middle_window_length(seq_len, "TCMREncoder")
         self.feature_dim = feature_dim
         self.seq_len = seq_len
-        self.gru_cur = nn.GRU(feature_dim, hidden_size, num_layers=num_layers,
+        self.gru_cur = GRU(feature_dim, hidden_size, num_layers=num_layers,
                               bidirectional=True, batch_first=True)
-        self.gru_bef = nn.GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
-        self.gru_aft = nn.GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
+        self.gru_bef = GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
+        self.gru_aft = GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
         self.linear_cur = nn.Linear(2 * hidden_size, feature_dim)
         self.linear_bef = nn.Linear(hidden_size, feature_dim)
         self.linear_aft = nn.Linear(hidden_size, feature_dim)

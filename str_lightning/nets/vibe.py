@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from str_lightning.nets.blocks import AttentionPooling, GRUBlock
+from str_lightning.nets.gru import GRU
 from str_lightning.nets.interface import EncoderOutput, check_window
 
 
@@ -46,7 +47,7 @@ class MotionDiscriminator(nn.Module):
                  attention_dropout: float = 0.2, output_size: int = 1):
         super().__init__()
         self.input_size = input_size
-        self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.gru = GRU(input_size, hidden_size, num_layers=num_layers, batch_first=True)
         self.attention = AttentionPooling(hidden_size, attention_size, attention_layers,
                                           attention_dropout)
         self.fc = nn.Linear(hidden_size, output_size)
