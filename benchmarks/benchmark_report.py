@@ -6,15 +6,14 @@ import re
 MISS_REASONS = {
     "train_str_flops_over_matmul_peak": (
         "The STR step is dominated by GRU recurrences: each GRU step multiplies 32 hidden states "
-        "by a 1024 x 3072 matrix, one step after the other, forward and backward, and the "
-        "backward computes each step's weight gradient as its own rank-32 product; GEMMs with 32 "
-        "rows run well below the 2048 x 2048 peak GEMM. With more runnable threads than cores "
+        "by a 1024 x 3072 matrix, one step after the other, forward and backward (only the "
+        "weight gradients are one product per sequence); GEMMs with 32 rows run well below the "
+        "2048 x 2048 peak GEMM. With more runnable threads than cores "
         "(other jobs), every multi-threaded step collapses far more than one large GEMM: its "
         "thousands of small parallel regions each wait for a descheduled thread (0.25 with 2 "
         "threads at a load of 5 on 2 cores, 0.73 with 1 thread on the same machine; "
         "`python benchmarks/optimizer_step.py --threads 1`). What would close it: a quiet "
-        "machine, larger batches (more GEMM rows), a CPU GRU whose backward takes one weight "
-        "gradient product per sequence (about 6 % of the step), or a GPU."),
+        "machine, larger batches (more GEMM rows) or a GPU."),
     "lightning_fit_over_bare_loop": (
         "Lightning adds a fixed cost per step (hooks, `self.log`); on a small model under a "
         "fluctuating load the 12 quick steps are too few to separate it from noise. Closed by "
@@ -57,9 +56,13 @@ Before/after on this machine (2 cores, shared), same inputs:
 | Adam step on STR's 125M parameters, 1 thread | 0.517 s | 0.084 s | torch's fused Adam (`fused=True`, `str_lightning/modules/optimization.py`): one pass over each weight and its moments instead of seven passes and two temporaries; rounds differently (about 1e-7 relative) |
 | `train_str_flops_over_matmul_peak`, 1 thread | 0.632 (3.39 s/step) | 0.731 (3.11 s/step) | the fused Adam step; medians of 7 steps each, plain and fused taking turns, each step between two peak measurements (`python benchmarks/optimizer_step.py --threads 1 --repeats 7`, load average 5 on 2 cores) |
 | `train_str_flops_over_matmul_peak`, 2 threads, shared machine | 0.211 (16.6 s/step) | 0.249 (12.8 s/step) | the same, `--threads 2 --repeats 5`, load average 5-6 on 2 cores: both far below a quiet run (see above) |
+| training step at paper widths, 2 threads (quiet machine): STR, TCMR-like, VIBE-like | 1.84, 1.50, 0.71 s; `train_*_flops_over_matmul_peak` 0.657, 0.667, 0.622 | 1.74, 1.46, 0.66 s; 0.686, 0.678, 0.689 | the GRU's recurrent weight gradients in one (3H x T*B) x (T*B x H) product per layer and direction instead of one rank-B product per step and their additions; the gate gradients written in place instead of concatenated (`str_lightning/nets/gru.py`; STR's step: `aten::cat` 228 -> 48 calls, `add_` 730 -> 368, `add` 257 -> 157). Medians of 7 steps, the two GRU backwards taking turns, each step between two peak measurements (`python benchmarks/recurrent_gradients.py --threads 2 --repeats 7`, load average about 1 on 2 cores) |
+| the same, 1 thread: STR, TCMR-like | 3.32, 2.43 s; 0.734, 0.688 | 3.16, 2.35 s; 0.749, 0.739 | the same (`--threads 1 --repeats 5`, load average 1-2) |
 
 The first two are checked against their reference formulations on random inputs in
-`tests/test_performance_equivalence.py` (rotations, PA-MPJPE with mirrored frames, the excitation).
+`tests/test_performance_equivalence.py` (rotations, PA-MPJPE with mirrored frames, the excitation);
+the GRU against torch's `nn.GRU` (outputs, last states and every gradient, one and two layers,
+both directions, with and without bias and initial state) in `tests/test_gru.py`.
 
 ## Ready for a GPU, measured on the CPU
 

@@ -26,8 +26,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_all import (BATCH, FEATURE_DIM, VARIANTS, build_module, interleaved_steps,
-                     optimizer_step, random_train_batch)
+from run_all import (
+    BATCH,
+    FEATURE_DIM,
+    VARIANTS,
+    build_module,
+    interleaved_steps,
+    optimizer_step,
+    random_train_batch,
+)
 
 from str_lightning.nets.gru import GRU
 

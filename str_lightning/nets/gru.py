@@ -3,8 +3,9 @@
 Torch's CPU GRU differentiates its recurrence step by step: every time step adds an outer
 product ``(3H, B) x (B, H)`` into the gradient of ``weight_hh`` (a product with only B terms per
 entry that writes all 3H x H entries, then an addition of two such matrices), and gathers its
-gate gradients with a concatenation. At the paper's widths (H = 1024, B = 32) that is about a
-fifth of STR's training step, spent on memory traffic rather than arithmetic.
+gate gradients with a concatenation: memory traffic rather than arithmetic. At the paper's
+widths (H = 1024, B = 32) taking one product per sequence instead makes the training steps of
+STR, TCMR-like and VIBE-like 3-7 % faster on the CPU (docs/benchmarks.md).
 
 :class:`GRU` keeps ``nn.GRU``'s parameters, state_dict keys, initialisation and results, and
 when it trains on the CPU it runs each layer and direction as one autograd function
@@ -24,8 +25,8 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 from torch.nn import functional
 
-tanh_backward = torch.ops.aten.tanh_backward.grad_input
-sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 
 
 class _Recurrence(torch.autograd.Function):
@@ -78,21 +79,23 @@ class _Recurrence(torch.autograd.Function):
             candidate = candidates[:, t]
             grad_rz, grad_n = grad_input_gates[:, t, :2 * size], grad_input_gates[:, t, 2 * size:]
             grad_reset, grad_update = grad_rz.chunk(2, dim=1)
-            tanh_backward(torch.addcmul(grad_state, grad_state, update, value=-1), candidate,
-                          grad_input=grad_n)
-            sigmoid_backward(torch.mul(grad_n, hidden_gates[:, t, 2 * size:], out=grad_reset),
-                             reset, grad_input=grad_reset)
-            sigmoid_backward(torch.sub(previous[:, t], candidate, out=grad_update).mul_(grad_state),
-                             update, grad_input=grad_update)
+            _tanh_backward(torch.addcmul(grad_state, grad_state, update, value=-1), candidate,
+                           grad_input=grad_n)
+            _sigmoid_backward(torch.mul(grad_n, hidden_gates[:, t, 2 * size:], out=grad_reset),
+                              reset, grad_input=grad_reset)
+            _sigmoid_backward(torch.sub(previous[:, t], candidate, out=grad_update).mul_(grad_state),
+                              update, grad_input=grad_update)
             grad_hidden = grad_hidden_gates[:, t]
             grad_hidden[:, :2 * size].copy_(grad_rz)
             torch.mul(grad_n, reset, out=grad_hidden[:, 2 * size:])
-            grad_state.mul_(update).addmm_(grad_hidden, weight_hh)
+            if t > 0 or ctx.needs_input_grad[1]:  # the initial state's gradient, when asked for
+                grad_state = torch.addmm(grad_state.mul_(update), grad_hidden, weight_hh)
         flat_grads = grad_hidden_gates.reshape(batch * steps, 3 * size)
         grad_weight = (flat_grads.t() @ previous.reshape(batch * steps, size)
                        if ctx.needs_input_grad[2] else None)
         grad_bias = flat_grads.sum(0) if ctx.has_bias and ctx.needs_input_grad[3] else None
-        return grad_input_gates, grad_state, grad_weight, grad_bias
+        grad_initial = grad_state if ctx.needs_input_grad[1] else None
+        return grad_input_gates, grad_initial, grad_weight, grad_bias
 
 
 class GRU(nn.GRU):
