@@ -41,6 +41,11 @@ region); the GPU's own figures are measured by `benchmarks/gpu.py` (section "GPU
 `--quick` times 2 training steps per variant (5 without it), 12 framework steps (30), each side run 3 times (best kept), 20/200
 clips of streaming data (40/400) and 500 inference frames (2000): fewer iterations, same models.
 
+The `train_str_flops_over_matmul_peak` target was set on an AMD EPYC machine like this one. On
+Intel Xeon machines, whose matmul peak is higher (245-273 GFLOP/s) and whose STR step is not
+faster, the same full run measured 0.38-0.46 before the fused Adam step and the batched GRU
+weight gradients (both under "What was made faster"); it has not been measured there since.
+
 ## Targets missed in this run, and why
 
 {misses}
