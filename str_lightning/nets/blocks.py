@@ -24,7 +24,7 @@ class GRUBlock(nn.Module):
                  bidirectional: bool = False):
         super().__init__()
         self.gru = GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True,
-                          bidirectional=bidirectional)
+                       bidirectional=bidirectional)
         self.linear = nn.Linear((1 + bidirectional) * hidden_size, feature_dim)
 
     def forward(self, sequence: Tensor) -> Tensor:

@@ -41,7 +41,7 @@ class TCMREncoder(nn.Module):
         self.feature_dim = feature_dim
         self.seq_len = seq_len
         self.gru_cur = GRU(feature_dim, hidden_size, num_layers=num_layers,
-                              bidirectional=True, batch_first=True)
+                           bidirectional=True, batch_first=True)
         self.gru_bef = GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
         self.gru_aft = GRU(feature_dim, hidden_size, num_layers=num_layers, batch_first=True)
         self.linear_cur = nn.Linear(2 * hidden_size, feature_dim)
