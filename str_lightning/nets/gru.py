@@ -4,8 +4,8 @@ Torch's CPU GRU differentiates its recurrence step by step: every time step adds
 product ``(3H, B) x (B, H)`` into the gradient of ``weight_hh`` (a product with only B terms per
 entry that writes all 3H x H entries, then an addition of two such matrices), and gathers its
 gate gradients with a concatenation: memory traffic rather than arithmetic. At the paper's
-widths (H = 1024, B = 32) taking one product per sequence instead makes the training steps of
-STR, TCMR-like and VIBE-like 3-7 % faster on the CPU (docs/benchmarks.md).
+widths (H = 1024, B = 32) taking one product per sequence instead makes STR's training step
+4-6 % shorter on the CPU (docs/benchmarks.md).
 
 :class:`GRU` keeps ``nn.GRU``'s parameters, state_dict keys, initialisation and results, and
 when it trains on the CPU it runs each layer and direction as one autograd function
