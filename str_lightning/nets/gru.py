@@ -107,8 +107,7 @@ class GRU(nn.GRU):
 
     batched_weight_gradients: bool = True
 
-    def forward(self, input: Tensor, hx: Tensor | None = None
-                ) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if not self._trains_on_cpu(input):
             return super().forward(input, hx)
         sequence = input if self.batch_first else input.transpose(0, 1)
