@@ -10,7 +10,7 @@ two matmul-peak measurements (``run_all.interleaved_steps``). Prints, per encode
 the median step, the median FLOP/s-over-peak ratio (``train_*_flops_over_matmul_peak``) and
 the calls and self CPU share of the non-matmul operations the batched gradients remove
 (``aten::cat``, ``add``, ``add_``) and of the matrix products, from one profiled step after
-a first, warm-up step.
+a warm-up step (``run_all.self_cpu_profile``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +33,7 @@ from run_all import (
     interleaved_steps,
     optimizer_step,
     random_train_batch,
+    self_cpu_profile,
 )
 
 from str_lightning.nets.gru import GRU
@@ -52,13 +52,11 @@ def with_batched_gradients(module: torch.nn.Module, batched: bool) -> torch.nn.M
 
 def operation_shares(step) -> str:
     """Calls and self-CPU share of the counted and the matmul operations in one ``step``."""
-    with profile(activities=[ProfilerActivity.CPU]) as profiler:
-        step()
-    events = {event.key: event for event in profiler.key_averages()}
-    total = sum(event.self_cpu_time_total for event in events.values())
-    share = {key: events[key].self_cpu_time_total / total if key in events else 0.0
+    events, total = self_cpu_profile(step)
+    by_key = {event.key: event for event in events}
+    share = {key: by_key[key].self_cpu_time_total / total if key in by_key else 0.0
              for key in (*COUNTED_OPS, *MATMUL_OPS)}
-    counted = ", ".join(f"{key.removeprefix('aten::')} {events[key].count if key in events else 0}"
+    counted = ", ".join(f"{key.removeprefix('aten::')} {by_key[key].count if key in by_key else 0}"
                         f" ({100 * share[key]:.1f} %)" for key in COUNTED_OPS)
     return f"{counted}; matmuls {100 * sum(share[key] for key in MATMUL_OPS):.0f} %"
 
@@ -83,10 +81,9 @@ def main() -> None:
             optimizer = module.configure_optimizers()["optimizer"]
             steps[setting] = lambda module=module, optimizer=optimizer: optimizer_step(
                 module, optimizer, batch)
-        with FlopCounterMode(display=False) as counter:  # also the first, warm-up step
+        with FlopCounterMode(display=False) as counter:
             steps["torch's GRU backward"]()
         flops = counter.get_total_flops()
-        steps["batched weight gradients"]()
         shares = {setting: operation_shares(step) for setting, step in steps.items()}
         runs: dict[str, list] = {setting: [] for setting in steps}
         for _ in range(args.repeats):

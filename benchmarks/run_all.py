@@ -325,14 +325,20 @@ def bench_evaluation(suite: Suite, settings: Settings) -> None:
 
 
 # ---------------------------------------------------------------- profiles
-def profile_table(run: Callable[[], object], rows: int = 8) -> str:
+def self_cpu_profile(run: Callable[[], object]) -> tuple[list, float]:
+    """The operations of one ``run()`` after a warm-up run, largest self CPU time first (torch
+    profiler's averages per operation), and their total self CPU time in microseconds."""
     from torch.profiler import profile
 
     run()
     with profile() as prof:
         run()
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events)
+    return events, sum(e.self_cpu_time_total for e in events)
+
+
+def profile_table(run: Callable[[], object], rows: int = 8) -> str:
+    events, total = self_cpu_profile(run)
     lines = ["| op | self CPU ms | share | calls |", "|---|---|---|---|"]
     lines += [f"| `{e.key}` | {e.self_cpu_time_total / 1000:.0f} | "
               f"{e.self_cpu_time_total / total:.0%} | {e.count} |" for e in events[:rows]]
